@@ -1,0 +1,60 @@
+"""Checkpoints as plain data: atomic writes, ``weights_only`` loads, nothing pickled."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "medunet-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``payload`` to ``path`` atomically (temp file in the same folder, fsync, rename).
+
+    A crash or a full disk mid-write leaves the previous file intact.
+    """
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".tmp-{p.name}")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return p
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+                    ) -> dict[str, Any]:
+    """Load a medunet checkpoint with ``torch.load(weights_only=True)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not a medunet checkpoint, corrupt, or carrying anything but plain data
+        (a pickle payload is refused, never executed).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: checkpoint not found")
+    try:
+        data = torch.load(p, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise ValueError(f"{p}: refused to load checkpoint (not plain data or corrupt: {first})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{p}: not a medunet checkpoint")
+    if int(data.get("version", 0)) > VERSION:
+        raise ValueError(f"{p}: checkpoint version {data['version']} is newer than this medunet; upgrade")
+    return data

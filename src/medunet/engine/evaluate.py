@@ -1,0 +1,288 @@
+"""Model-free evaluation: prediction masks against reference masks, file against file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medunet.data.cases import DatasetError, Problem, _by_stem, _files
+from medunet.data.labels import LabelSet, resolve_labels
+from medunet.io import read_image, read_mask
+from medunet.metrics import case_metrics, confusion_matrix, pixel_metrics, summarise_cases
+
+log = logging.getLogger(__name__)
+
+POLICY = {
+    "empty_masks": "Per case and class, Dice and IoU are 1.0 when the class is absent from both "
+                   "the reference and the prediction, 0.0 when it is in only one of them.",
+    "present_only": "dice_present and foreground_dice_present average only over cases whose "
+                    "reference contains the class, so predicting nothing is never rewarded.",
+    "headline": "Pooled precision, recall and F1 are those of class 1 for binary tasks and "
+                "scikit-learn's macro average over all classes otherwise.",
+    "pooled_vs_mean": "Pooled metrics count every pixel of every case together (large structures "
+                      "dominate); mean_case averages per-case values (each case counts once).",
+}
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    """Files of one evaluated case."""
+
+    case_id: str
+    pred: Path
+    ref: Path
+    image: Path | None = None
+
+
+@dataclass
+class Evaluation:
+    """Result of an evaluation: per-case confusion matrices and everything derived from them."""
+
+    labels: LabelSet
+    case_ids: list[str]
+    matrices: list[np.ndarray]
+    files: list[CaseFiles] | None = None
+
+    @property
+    def pooled_matrix(self) -> np.ndarray:
+        k = self.labels.num_classes
+        return np.sum(self.matrices, axis=0) if self.matrices else np.zeros((k, k), np.int64)
+
+    def per_case(self) -> list[dict[str, object]]:
+        """One plain-data row per case (``metrics.json["per_case"]``)."""
+        names = self.labels.names
+        rows = []
+        for cid, cm in zip(self.case_ids, self.matrices, strict=True):
+            m = case_metrics(cm)
+            rows.append({
+                "case": cid,
+                "accuracy": float(m["accuracy"]),
+                **{key: _per_class(m[key], names, float) for key in ("dice", "iou")},
+                **{key: _per_class(m[key], names, int) for key in ("ref_pixels", "pred_pixels")},
+            })
+        return rows
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``metrics.json`` document."""
+        names = self.labels.names
+        cm = self.pooled_matrix
+        m = pixel_metrics(cm)
+        n = int(cm.sum())
+        binary = self.labels.num_classes == 2
+        headline = {
+            key: float(np.asarray(m[key])[1]) if binary else float(np.asarray(m[key]).mean())
+            for key in ("precision", "recall", "f1")
+        }
+        keys = ("precision", "recall", "f1", "dice", "iou", "specificity")
+        pooled = {
+            "accuracy": float(m["accuracy"]),
+            "background_accuracy": float(cm[0].sum() / n) if n else 0.0,
+            **headline,
+            "headline_average": "class 1" if binary else "macro",
+            "foreground_dice": float(np.asarray(m["dice"])[1:].mean()),
+            "confusion_matrix": cm.tolist(),
+            "per_class": {
+                name: {**{k: float(np.asarray(m[k])[i]) for k in keys},
+                       "support": int(np.asarray(m["support"])[i])}
+                for i, name in enumerate(names)
+            },
+        }
+        cases = [case_metrics(c) for c in self.matrices]
+        return {
+            "labels": self.labels.to_dict(),
+            "num_cases": len(self.case_ids),
+            "policy": POLICY,
+            "pooled": pooled,
+            "mean_case": summarise_cases(cases, names) if cases else {},
+            "per_case": self.per_case(),
+        }
+
+
+def _per_class(values: object, names: Sequence[str], cast: type) -> dict[str, object]:
+    arr = np.asarray(values)
+    return {n: cast(arr[i]) for i, n in enumerate(names)}
+
+
+def evaluate_arrays(
+    cases: Iterable[tuple[str, np.ndarray, np.ndarray]], labels: LabelSet
+) -> Evaluation:
+    """Evaluate in-memory ``(case_id, reference, prediction)`` label arrays.
+
+    Raises
+    ------
+    ValueError
+        A shape mismatch or a value outside ``labels``, naming the case.
+    """
+    ids, mats = [], []
+    for cid, ref, pred in cases:
+        try:
+            mats.append(confusion_matrix(ref, pred, labels.num_classes))
+        except ValueError as exc:
+            raise ValueError(f"case {cid}: {exc}") from exc
+        ids.append(cid)
+    return Evaluation(labels, ids, mats)
+
+
+def pair_predictions(
+    pred_dir: Path, ref_dir: Path, images_dir: Path | None = None
+) -> list[CaseFiles]:
+    """Pair prediction and reference files by stem; list every unpaired file at once."""
+    problems: list[Problem] = []
+    for d in (pred_dir, ref_dir, images_dir):
+        if d is not None and not d.is_dir():
+            raise DatasetError([Problem(d, "folder does not exist")])
+    preds = _strip(_by_stem(_files(pred_dir, problems), problems))
+    refs = _strip(_by_stem(_files(ref_dir, problems), problems))
+    images = _by_stem(_files(images_dir, problems), problems) if images_dir else {}
+    out = []
+    for stem, ref in sorted(refs.items()):
+        if stem not in preds:
+            problems.append(Problem(ref, f"no prediction for this reference in {pred_dir}"))
+            continue
+        out.append(CaseFiles(stem, preds[stem], ref, images.get(stem)))
+    for stem, pred in sorted(preds.items()):
+        if stem not in refs:
+            problems.append(Problem(pred, f"prediction has no reference mask in {ref_dir}"))
+    if not out and not problems:
+        problems.append(Problem(ref_dir, "no reference masks found"))
+    if problems:
+        raise DatasetError(problems)
+    return out
+
+
+def _strip(by_stem: dict[str, Path]) -> dict[str, Path]:
+    """Drop a ``_mask``/``_seg`` ending so ``x_mask.png`` pairs with ``x.png``."""
+    out = {}
+    for stem, p in by_stem.items():
+        for suf in ("_mask", "_seg"):
+            if stem.endswith(suf) and stem[: -len(suf)] not in by_stem:
+                stem = stem[: -len(suf)]
+                break
+        out[stem] = p
+    return out
+
+
+def evaluate_dirs(
+    pred_dir: str | os.PathLike[str],
+    ref_dir: str | os.PathLike[str],
+    *,
+    labels: Sequence[int] | None = None,
+    label_names: Sequence[str] | None = None,
+    images_dir: str | os.PathLike[str] | None = None,
+) -> Evaluation:
+    """Evaluate a folder of predicted masks against a folder of reference masks.
+
+    Parameters
+    ----------
+    pred_dir, ref_dir : path-like
+        Masks paired by file stem (``x.png`` with ``x.png``, ``x_mask.png`` or ``x_seg.png``).
+    labels : sequence of int, optional
+        Declared label values; otherwise discovered from both folders (``0..max``).
+    label_names : sequence of str, optional
+    images_dir : path-like, optional
+        Images for the overlay gallery of the report.
+
+    Returns
+    -------
+    Evaluation
+
+    Raises
+    ------
+    DatasetError
+        Every unpaired, unreadable or mismatched file, one line each.
+    """
+    files = pair_predictions(Path(pred_dir), Path(ref_dir), Path(images_dir) if images_dir else None)
+    declared = resolve_labels(None, labels, label_names)
+    problems: list[Problem] = []
+    arrays: list[tuple[str, np.ndarray, np.ndarray]] = []
+    for f in files:
+        try:
+            ref, _ = read_mask(f.ref)
+            pred, _ = read_mask(f.pred)
+        except (OSError, ValueError) as exc:
+            problems.append(Problem(f.pred, str(exc)))
+            continue
+        if ref.shape != pred.shape:
+            problems.append(Problem(f.pred, f"prediction size {pred.shape} does not match reference "
+                                            f"{f.ref.name} {ref.shape}"))
+            continue
+        if declared is not None:
+            for which, arr, path in (("reference", ref, f.ref), ("prediction", pred, f.pred)):
+                bad = sorted(set(np.unique(arr).tolist()) - set(declared.values))
+                if bad:
+                    problems.append(Problem(path, f"{which} value(s) {bad} outside the declared "
+                                                  f"labels {list(declared.values)}"))
+        arrays.append((f.case_id, ref, pred))
+    if problems:
+        raise DatasetError(problems)
+    if declared is None:
+        k = max(2, 1 + max(max(int(r.max()), int(p.max())) for _, r, p in arrays))
+        declared = LabelSet.from_count(k, declared=False)
+    ev = evaluate_arrays(arrays, declared)
+    ev.files = files
+    return ev
+
+
+def write_evaluation(
+    ev: Evaluation, out_dir: str | os.PathLike[str], *, gallery_size: int = 4,
+    title: str = "medunet evaluation",
+) -> dict[str, Path]:
+    """Write ``metrics.json``, ``metrics.csv`` and ``report.html`` into ``out_dir``.
+
+    The overlay gallery shows the ``gallery_size`` worst and best cases by foreground Dice
+    when the evaluation knows the image files.
+    """
+    from medunet.report import write_report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = ev.to_dict()
+    paths = {"json": out / "metrics.json", "csv": out / "metrics.csv", "html": out / "report.html"}
+    _atomic_text(paths["json"], json.dumps(doc, indent=2))
+    _atomic_text(paths["csv"], _csv_text(doc["per_case"], ev.labels.names))  # type: ignore[arg-type]
+    write_report(doc, paths["html"], gallery=_gallery(ev, gallery_size), title=title)
+    log.info("wrote %s", paths["html"])
+    return paths
+
+
+def _csv_text(rows: list[dict[str, object]], names: Sequence[str]) -> str:
+    buf = io.StringIO()
+    header = ["case", "accuracy"] + [f"{m}_{n}" for m in ("dice", "iou", "ref_pixels", "pred_pixels")
+                                     for n in names]
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow([r["case"], repr(r["accuracy"])] + [
+            r[m][n] for m in ("dice", "iou", "ref_pixels", "pred_pixels") for n in names  # type: ignore[index]
+        ])
+    return buf.getvalue()
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _gallery(ev: Evaluation, size: int) -> list:
+    from medunet.report import GalleryItem
+
+    if not ev.files or size <= 0:
+        return []
+    fg = [float(np.mean(case_metrics(c)["dice"][1:])) for c in ev.matrices]  # type: ignore[index]
+    order = np.argsort(fg, kind="stable")
+    picks = list(order[:size]) + [i for i in order[::-1][:size] if i not in order[:size]]
+    items = []
+    for i in picks:
+        f = ev.files[i]
+        image = read_image(f.image)[0] if f.image is not None else None
+        items.append(GalleryItem(f.case_id, image, read_mask(f.ref)[0], read_mask(f.pred)[0], fg[i]))
+    return items

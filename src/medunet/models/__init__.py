@@ -1,0 +1,5 @@
+"""Network definitions."""
+
+from medunet.models.unet import UNet, UNetConfig
+
+__all__ = ["UNet", "UNetConfig"]
