@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,8 @@ class Evaluation:
     case_ids: list[str]
     matrices: list[np.ndarray]
     files: list[CaseFiles] | None = None
+    #: ``i -> (image or None, reference, prediction)`` for the report's overlay gallery
+    loader: Callable[[int], tuple[np.ndarray | None, np.ndarray, np.ndarray]] | None = None
 
     @property
     def pooled_matrix(self) -> np.ndarray:
@@ -201,6 +203,13 @@ def evaluate_dirs(
     """
     files = pair_predictions(Path(pred_dir), Path(ref_dir), Path(images_dir) if images_dir else None)
     declared = resolve_labels(None, labels, label_names)
+    if declared is None:
+        # a reference folder inside a dataset (DATA/test/masks) inherits DATA/dataset.json
+        ref = Path(ref_dir).resolve()
+        for root in (ref, ref.parent, ref.parent.parent):
+            declared = resolve_labels(root, None, None)
+            if declared is not None:
+                break
     problems: list[Problem] = []
     arrays: list[tuple[str, np.ndarray, np.ndarray]] = []
     for f in files:
@@ -228,12 +237,19 @@ def evaluate_dirs(
         declared = LabelSet.from_count(k, declared=False)
     ev = evaluate_arrays(arrays, declared)
     ev.files = files
+
+    def load(i: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        f = files[i]
+        image = read_image(f.image)[0] if f.image is not None else None
+        return image, read_mask(f.ref)[0], read_mask(f.pred)[0]
+
+    ev.loader = load
     return ev
 
 
 def write_evaluation(
     ev: Evaluation, out_dir: str | os.PathLike[str], *, gallery_size: int = 4,
-    title: str = "medunet evaluation",
+    title: str = "medunet evaluation", extra_figures: dict[str, bytes] | None = None,
 ) -> dict[str, Path]:
     """Write ``metrics.json``, ``metrics.csv`` and ``report.html`` into ``out_dir``.
 
@@ -248,7 +264,8 @@ def write_evaluation(
     paths = {"json": out / "metrics.json", "csv": out / "metrics.csv", "html": out / "report.html"}
     _atomic_text(paths["json"], json.dumps(doc, indent=2))
     _atomic_text(paths["csv"], _csv_text(doc["per_case"], ev.labels.names))  # type: ignore[arg-type]
-    write_report(doc, paths["html"], gallery=_gallery(ev, gallery_size), title=title)
+    write_report(doc, paths["html"], gallery=_gallery(ev, gallery_size), title=title,
+                 extra_figures=extra_figures)
     log.info("wrote %s", paths["html"])
     return paths
 
@@ -275,14 +292,14 @@ def _atomic_text(path: Path, text: str) -> None:
 def _gallery(ev: Evaluation, size: int) -> list:
     from medunet.report import GalleryItem
 
-    if not ev.files or size <= 0:
+    if ev.loader is None or size <= 0 or not ev.matrices:
         return []
-    fg = [float(np.mean(case_metrics(c)["dice"][1:])) for c in ev.matrices]  # type: ignore[index]
-    order = np.argsort(fg, kind="stable")
-    picks = list(order[:size]) + [i for i in order[::-1][:size] if i not in order[:size]]
+    fg = [float(np.mean(np.asarray(case_metrics(c)["dice"])[1:])) for c in ev.matrices]
+    order = [int(i) for i in np.argsort(fg, kind="stable")]
+    worst = order[:size]
+    picks = worst + [i for i in reversed(order) if i not in worst][:size]
     items = []
     for i in picks:
-        f = ev.files[i]
-        image = read_image(f.image)[0] if f.image is not None else None
-        items.append(GalleryItem(f.case_id, image, read_mask(f.ref)[0], read_mask(f.pred)[0], fg[i]))
+        image, ref, pred = ev.loader(i)
+        items.append(GalleryItem(ev.case_ids[i], image, ref, pred, fg[i]))
     return items

@@ -19,19 +19,23 @@ RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 _TIFF = (".tif", ".tiff")
 
 
+class _Refused(ValueError):
+    """A readable file we refuse (multi-page); its message already names the file."""
+
+
 def _read_tiff(path: Path) -> np.ndarray:
     try:
         with tifffile.TiffFile(path) as tif:
             if len(tif.pages) > 1 and not (len(tif.series) == 1 and tif.series[0].ndim == 3
                                            and tif.series[0].shape[-1] in (3, 4)):
-                raise ValueError(
+                raise _Refused(
                     f"{path}: multi-page TIFF with {len(tif.pages)} pages is not supported; "
                     "save one 2D image per file (3D stacks: use NIfTI)"
                 )
             arr = tif.pages[0].asarray()
-    except ValueError:
+    except _Refused:
         raise
-    except Exception as exc:  # tifffile raises many types on corrupt input
+    except Exception as exc:  # tifffile raises many types (TiffFileError is a ValueError) on corrupt input
         raise ValueError(f"{path}: cannot read TIFF ({exc.__class__.__name__}: {exc})") from exc
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):
         arr = np.moveaxis(arr, 0, -1)
@@ -43,7 +47,7 @@ def _read_pil(path: Path) -> tuple[np.ndarray, str]:
         with Image.open(path) as im:
             n_frames = getattr(im, "n_frames", 1)
             if n_frames > 1:
-                raise ValueError(
+                raise _Refused(
                     f"{path}: image has {n_frames} frames; only single-frame 2D images are supported"
                 )
             im.load()
@@ -60,9 +64,10 @@ def _read_pil(path: Path) -> tuple[np.ndarray, str]:
                 im = im.convert("RGB")
                 mode = "RGB"
             return np.asarray(im), mode
-    except ValueError:
+    except _Refused:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+    # libraries raise bare ValueErrors on corrupt files ("invalid palette size"): name the file
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ValueError(f"{path}: not a readable image ({exc})") from exc
 
 

@@ -1,0 +1,109 @@
+"""In-memory training data: normalised cases and a seeded patch sampler with foreground oversampling."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from medunet.data.cases import Case
+from medunet.io import read_image, read_mask
+
+#: foreground coordinates kept per case for oversampling (a random subset when larger)
+MAX_FG_COORDS = 20000
+
+
+def normalize(image: np.ndarray, scheme: str) -> np.ndarray:
+    """Per-image, per-channel normalisation of ``(C, *S)``; returns a new float32 array."""
+    img = image.astype(np.float32, copy=True)
+    if scheme == "none":
+        return img
+    if scheme != "zscore":
+        raise ValueError(f"unknown normalization {scheme!r}; expected 'zscore' or 'none'")
+    axes = tuple(range(1, img.ndim))
+    mean = img.mean(axis=axes, keepdims=True)
+    std = img.std(axis=axes, keepdims=True)
+    return (img - mean) / np.maximum(std, 1e-6)
+
+
+@dataclass
+class LoadedCase:
+    """A case in memory: normalised image ``(C, *S)``, labels ``(*S)`` and foreground coordinates."""
+
+    case_id: str
+    image: np.ndarray
+    mask: np.ndarray
+    fg_coords: np.ndarray
+
+
+def load_cases(cases: Sequence[Case], scheme: str, seed: int = 0) -> list[LoadedCase]:
+    """Read and normalise every case once."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in cases:
+        img, _ = read_image(c.image)
+        if c.mask is None:
+            raise ValueError(f"{c.image}: training case has no mask")
+        mask, _ = read_mask(c.mask)
+        fg = np.argwhere(mask > 0)
+        if len(fg) > MAX_FG_COORDS:
+            fg = fg[np.sort(rng.choice(len(fg), MAX_FG_COORDS, replace=False))]
+        out.append(LoadedCase(c.case_id, normalize(img, scheme), mask.astype(np.int64), fg))
+    return out
+
+
+def _crop_with_pad(arr: np.ndarray, start: Sequence[int], size: Sequence[int]) -> np.ndarray:
+    """Crop ``arr[..., start:start+size]`` over the trailing axes, zero-padding outside."""
+    lead = arr.ndim - len(size)
+    out = np.zeros(arr.shape[:lead] + tuple(size), dtype=arr.dtype)
+    src, dst = [slice(None)] * lead, [slice(None)] * lead
+    for s0, n, dim in zip(start, size, arr.shape[lead:], strict=True):
+        a, b = max(s0, 0), min(s0 + n, dim)
+        src.append(slice(a, b))
+        dst.append(slice(a - s0, b - s0))
+    out[tuple(dst)] = arr[tuple(src)]
+    return out
+
+
+class PatchSampler:
+    """Draw training batches of patches; a ``foreground_fraction`` of them centred on foreground.
+
+    All random choices come from the given ``torch.Generator``, so a run is reproducible and
+    resumes exactly when the generator state is restored.
+    """
+
+    def __init__(self, cases: Sequence[LoadedCase], patch: Sequence[int], batch_size: int,
+                 foreground_fraction: float, gen: torch.Generator) -> None:
+        if not cases:
+            raise ValueError("no training cases")
+        self.cases, self.patch, self.batch_size = list(cases), tuple(patch), batch_size
+        self.fg_fraction, self.gen = foreground_fraction, gen
+        self._with_fg = [i for i, c in enumerate(self.cases) if len(c.fg_coords)]
+
+    def _randint(self, high: int) -> int:
+        return int(torch.randint(0, max(high, 1), (1,), generator=self.gen))
+
+    def _start(self, case: LoadedCase, foreground: bool) -> list[int]:
+        shape = case.mask.shape
+        if foreground and len(case.fg_coords):
+            centre = case.fg_coords[self._randint(len(case.fg_coords))]
+            starts = [int(c) - p // 2 for c, p in zip(centre, self.patch, strict=True)]
+            # keep the patch inside the image where the image is larger than the patch
+            return [min(max(s, 0), max(d - p, 0)) if d >= p else s
+                    for s, d, p in zip(starts, shape, self.patch, strict=True)]
+        return [self._randint(d - p + 1) if d > p else -((p - d) // 2)
+                for d, p in zip(shape, self.patch, strict=True)]
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch: images ``(B, C, *P)`` float32 and labels ``(B, *P)`` int64 (CPU tensors)."""
+        images, masks = [], []
+        for _ in range(self.batch_size):
+            fg = bool(torch.rand(1, generator=self.gen) < self.fg_fraction) and bool(self._with_fg)
+            idx = self._with_fg[self._randint(len(self._with_fg))] if fg else self._randint(len(self.cases))
+            case = self.cases[idx]
+            start = self._start(case, fg)
+            images.append(_crop_with_pad(case.image, start, self.patch))
+            masks.append(_crop_with_pad(case.mask, start, self.patch))
+        return torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(masks))

@@ -1,0 +1,151 @@
+"""Inference: a trained run's model on images of any size (pad, tile, blend, crop back)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medunet.data.labels import LabelSet
+from medunet.data.loader import normalize
+from medunet.engine.checkpoint import load_checkpoint
+from medunet.engine.device import resolve_device
+from medunet.engine.sliding import crop, pad_to_multiple, sliding_window
+from medunet.io import ImageMeta, read_image
+from medunet.models import UNet
+from medunet.plan import Plan
+
+log = logging.getLogger(__name__)
+
+#: images with more (padded) pixels than this many patches are predicted in overlapping tiles
+WHOLE_IMAGE_PATCHES = 4
+
+
+@torch.no_grad()
+def infer_logits(
+    model: torch.nn.Module,
+    image: torch.Tensor,
+    plan: Plan,
+    *,
+    tta: bool = False,
+    overlap: float = 0.5,
+) -> torch.Tensor:
+    """Softmax probabilities ``(K, *S)`` for one normalised image ``(C, *S)`` on the model's device.
+
+    Images up to ``WHOLE_IMAGE_PATCHES`` patches are padded to the network's divisor and
+    predicted whole; larger ones go through Gaussian-blended sliding windows of the
+    training patch size. ``tta`` averages over all flips of the spatial axes.
+    """
+    k = plan.network.num_classes
+    x, pads = pad_to_multiple(image.unsqueeze(0), plan.network.divisor, plan.patch_size)
+    whole = math.prod(x.shape[2:]) <= WHOLE_IMAGE_PATCHES * math.prod(plan.patch_size)
+    flips: list[tuple[int, ...]] = [()]
+    if tta:
+        axes = list(range(2, x.ndim))
+        flips = [tuple(a for i, a in enumerate(axes) if mask >> i & 1) for mask in range(2 ** len(axes))]
+    probs = torch.zeros((1, k, *x.shape[2:]), device=x.device)
+    for f in flips:
+        xf = x.flip(f) if f else x
+        logits = model(xf).float() if whole else sliding_window(model, xf, plan.patch_size, k, overlap)
+        p = logits.softmax(dim=1)
+        probs += p.flip(f) if f else p
+    return crop(probs / len(flips), pads)[0]
+
+
+class Predictor:
+    """A trained model ready to segment images.
+
+    Examples
+    --------
+    >>> pred = Predictor.from_run("runs/brain")            # doctest: +SKIP
+    >>> labels = pred.predict("scan.png")                  # doctest: +SKIP
+    """
+
+    def __init__(self, model: torch.nn.Module, plan: Plan, labels: LabelSet,
+                 device: torch.device, binary_255: bool = False) -> None:
+        self.model = model.to(device).eval()
+        self.plan, self.labels, self.device, self.binary_255 = plan, labels, device, binary_255
+
+    @classmethod
+    def from_checkpoint(cls, data: dict[str, Any], device: str = "auto") -> Predictor:
+        """Build from a loaded checkpoint dict (see :func:`medunet.engine.checkpoint.load_checkpoint`)."""
+        plan = Plan.from_dict(data["plan"])
+        model = UNet(plan.network)
+        model.load_state_dict(data["model"])
+        lab = data["labels"]
+        labels = LabelSet(tuple(int(v) for v in lab), tuple(lab.values()), declared=True)
+        return cls(model, plan, labels, resolve_device(device), bool(data.get("binary_255", False)))
+
+    @classmethod
+    def from_run(cls, run: str | os.PathLike[str], device: str = "auto",
+                 checkpoint: str = "best") -> Predictor:
+        """Load ``RUN_DIR/best.pt`` (or ``last.pt``, or a ``.pt`` file given directly)."""
+        p = Path(run)
+        path = p if p.suffix == ".pt" else p / f"{checkpoint}.pt"
+        if p.suffix != ".pt" and not p.is_dir():
+            raise FileNotFoundError(f"{p}: run folder not found")
+        return cls.from_checkpoint(load_checkpoint(path), device)
+
+    def _as_image(self, x: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
+        if isinstance(x, str | os.PathLike):
+            return read_image(x)[0]
+        arr = np.asarray(x, dtype=np.float32)
+        if arr.ndim == self.plan.network.spatial_dims:
+            arr = arr[None]
+        return arr
+
+    def predict_proba(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = False) -> np.ndarray:
+        """Class probabilities ``(K, *S)`` float32 at the input's size.
+
+        ``x`` is a path or an array ``(C, *S)`` / ``(*S)`` of raw (un-normalised) intensities.
+        """
+        img = self._as_image(x)
+        c = self.plan.network.in_channels
+        if img.shape[0] != c:
+            raise ValueError(f"input has {img.shape[0]} channel(s); this model expects {c}")
+        norm = torch.from_numpy(normalize(img, self.plan.normalization)).to(self.device)
+        return infer_logits(self.model, norm, self.plan, tta=tta).cpu().numpy()
+
+    def predict(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = False) -> np.ndarray:
+        """Label map ``(*S)`` (int64) at the input's size."""
+        return self.predict_proba(x, tta=tta).argmax(axis=0)
+
+    def predict_files(self, inputs: Iterable[Path], out_dir: str | os.PathLike[str], *,
+                      tta: bool = False, probabilities: bool = False, overlays: bool = False
+                      ) -> list[Path]:
+        """Predict each file and write its mask (and optional extras) into ``out_dir``."""
+        from medunet.engine.outputs import write_prediction
+
+        written = []
+        for path in inputs:
+            img, meta = read_image(path)
+            probs = self.predict_proba(img, tta=tta)
+            written.append(write_prediction(probs, img, meta, Path(out_dir), self.binary_255,
+                                            probabilities=probabilities, overlays=overlays))
+        return written
+
+
+def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+            out_dir: str | os.PathLike[str], *, tta: bool = False, probabilities: bool = False,
+            overlays: bool = False, device: str = "auto") -> list[Path]:
+    """Segment a file or folder with a trained run and write masks of the inputs' size.
+
+    Returns the written mask paths.
+    """
+    from medunet.data.cases import list_images
+
+    files: list[Path] = []
+    for item in ([inputs] if isinstance(inputs, str | os.PathLike) else inputs):
+        files.extend(list_images(item))
+    predictor = Predictor.from_run(run, device=device)
+    return predictor.predict_files(files, out_dir, tta=tta, probabilities=probabilities,
+                                   overlays=overlays)
+
+
+__all__ = ["ImageMeta", "Predictor", "infer_logits", "predict"]

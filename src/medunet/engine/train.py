@@ -1,0 +1,344 @@
+"""Training: plain functions over explicit arguments (``train_one_epoch``, ``validate``, ``train``)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medunet.config import Config
+from medunet.data.augment import augment_batch
+from medunet.data.cases import Case
+from medunet.data.loader import LoadedCase, PatchSampler, load_cases
+from medunet.data.validate import DatasetSummary, load_dataset
+from medunet.engine.checkpoint import load_checkpoint, save_checkpoint
+from medunet.engine.device import resolve_device
+from medunet.engine.evaluate import Evaluation, evaluate_arrays
+from medunet.engine.predict import infer_logits
+from medunet.engine.run_dir import prepare_run_dir, write_json, write_log
+from medunet.losses import dice_ce_loss
+from medunet.models import UNet
+from medunet.plan import Plan, make_plan
+
+log = logging.getLogger(__name__)
+
+WARMUP_STEPS = 50
+MIN_ITERATIONS = 25
+MAX_BAD_STEPS = 5
+
+
+@dataclass
+class RunSummary:
+    """What a finished (or stopped) training run reports."""
+
+    run_dir: Path
+    epochs: int
+    best_epoch: int
+    best_metric: float
+    seconds: float
+    stopped: str
+    val: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Callbacks:
+    """Hooks for progress display (the CLI uses them; library code never prints)."""
+
+    on_step: Callable[[int, int, int, float], None] | None = None
+    on_epoch: Callable[[dict[str, Any]], None] | None = None
+
+
+@dataclass
+class TrainState:
+    """Everything that must survive an interruption for an exact resume."""
+
+    epoch: int = 0
+    iteration: int = 0
+    step: int = 0
+    loss_sum: float = 0.0
+    best_metric: float = -1.0
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    elapsed: float = 0.0
+    skipped_steps: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return the generator that drives sampling and augmentation."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (third-party code may use the legacy global RNG)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def split_cases(summary: DatasetSummary, val_fraction: float, seed: int
+                ) -> tuple[list[Case], list[Case]]:
+    """Training and validation cases: the ``val`` split, or a seeded share of ``train``/``all``."""
+    pool = summary.cases.get("train") or summary.cases.get("all") or []
+    if not pool:
+        raise ValueError(f"{summary.root}: no training cases (expected train/images and train/masks)")
+    if summary.cases.get("val"):
+        return list(pool), list(summary.cases["val"])
+    order = np.random.default_rng(seed).permutation(len(pool))
+    n_val = max(1, int(round(val_fraction * len(pool))))
+    if len(pool) - n_val < 1:
+        raise ValueError(f"{summary.root}: {len(pool)} training case(s) cannot be split into train and val")
+    val_idx = set(order[:n_val].tolist())
+    log.info("no val split: holding out %d of %d training cases (seed %d)", n_val, len(pool), seed)
+    return ([c for i, c in enumerate(pool) if i not in val_idx],
+            [c for i, c in enumerate(pool) if i in val_idx])
+
+
+def learning_rate(cfg: Config, state: TrainState, total_steps: int) -> float:
+    """Linear warm-up, then polynomial decay over steps or over the time budget, whichever is further."""
+    progress = state.step / max(total_steps, 1)
+    if cfg.train.time_budget:
+        progress = max(progress, state.elapsed / (60.0 * cfg.train.time_budget))
+    warm = min(1.0, (state.step + 1) / WARMUP_STEPS)
+    return cfg.train.lr * warm * max(0.0, 1.0 - progress) ** 0.9
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, cases: Sequence[LoadedCase], plan: Plan,
+             names: Sequence[str], device: torch.device) -> tuple[Evaluation, list[np.ndarray]]:
+    """Predict every validation case whole and evaluate it; returns the evaluation and label maps."""
+    model.eval()
+    preds = []
+    for c in cases:
+        probs = infer_logits(model, torch.from_numpy(c.image).to(device), plan)
+        preds.append(probs.argmax(0).cpu().numpy())
+    from medunet.data.labels import LabelSet
+
+    labels = LabelSet(tuple(range(len(names))), tuple(names))
+    ev = evaluate_arrays(((c.case_id, c.mask, p) for c, p in zip(cases, preds, strict=True)), labels)
+    return ev, preds
+
+
+def val_row(ev: Evaluation) -> dict[str, float]:
+    """The validation columns of ``log.csv``; ``val_dice_fg`` (pooled) selects the best model."""
+    doc = ev.to_dict()
+    pooled = doc["pooled"]
+    present = doc["mean_case"].get("foreground_dice_present", {}).get("mean")
+    row = {"val_dice_fg": pooled["foreground_dice"],
+           "val_dice_fg_case_present": float("nan") if present is None else present}
+    for name, m in list(pooled["per_class"].items())[1:]:
+        row[f"val_dice_{name}"] = m["dice"]
+    return row
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set an event instead of killing the process mid-write."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _checkpoint_payload(cfg: Config, plan: Plan, summary_labels: dict[str, str], binary_255: bool,
+                        model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
+                        state: TrainState) -> dict[str, Any]:
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "config": cfg.to_dict(),
+        "plan": plan.to_dict(),
+        "labels": summary_labels,
+        "binary_255": binary_255,
+        "state": {k: v for k, v in state.__dict__.items() if k != "rows"},
+        "log": state.rows,
+    }
+
+
+def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler: PatchSampler,
+                    cfg: Config, state: TrainState, iters: int, total_steps: int,
+                    device: torch.device, gen: torch.Generator, stop: threading.Event,
+                    callbacks: Callbacks, clock: Callable[[], float]) -> str | None:
+    """Run the rest of the current epoch from ``state.iteration``; returns a stop reason or None."""
+    model.train()
+    amp = cfg.train.amp and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    bad_in_row = 0
+    while state.iteration < iters:
+        if cfg.train.time_budget and state.elapsed + clock() >= 60.0 * cfg.train.time_budget:
+            return "time budget spent"
+        lr = learning_rate(cfg, replace(state, elapsed=state.elapsed + clock()), total_steps)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        img, msk = sampler.sample()
+        img, msk = augment_batch(img.to(device), msk.to(device), cfg.train.augment, gen)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+            loss = dice_ce_loss(model(img), msk)
+        if not torch.isfinite(loss):
+            state.skipped_steps += 1
+            bad_in_row += 1
+            log.warning("non-finite loss at epoch %d step %d: step skipped", state.epoch, state.iteration)
+            if bad_in_row >= MAX_BAD_STEPS:
+                return f"{MAX_BAD_STEPS} non-finite losses in a row (try a lower --lr)"
+        else:
+            bad_in_row = 0
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.train.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            opt.step()
+            state.loss_sum += float(loss.detach())
+        state.iteration += 1
+        state.step += 1
+        if callbacks.on_step:
+            callbacks.on_step(state.epoch, state.iteration, iters, float(loss.detach()))
+        if stop.is_set():
+            return "interrupted"
+    return None
+
+
+def _resolve(cfg: Config, run_dir: Path, resume: bool) -> tuple[dict[str, Any] | None, Config]:
+    if not resume:
+        return None, cfg
+    ckpt = load_checkpoint(run_dir / "last.pt")
+    return ckpt, cfg
+
+
+def train(config: Config, *, resume: bool = False, overwrite: bool = False,
+          callbacks: Callbacks | None = None) -> RunSummary:
+    """Train a U-Net as ``config`` says and leave a complete run folder in ``config.out``.
+
+    Parameters
+    ----------
+    config : Config
+    resume : bool
+        Continue exactly from ``<out>/last.pt``.
+    overwrite : bool
+        Replace an existing run in ``<out>``.
+    callbacks : Callbacks, optional
+        Progress hooks.
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    DatasetError
+        Every problem in the dataset, before anything is written.
+    FileExistsError
+        ``<out>`` holds a run and neither ``resume`` nor ``overwrite`` is set.
+    """
+    from medunet.engine.finalize import finalize_run
+
+    callbacks = callbacks or Callbacks()
+    cfg = config
+    summary = load_dataset(cfg.data.root, cfg.data.labels, cfg.data.label_names)
+    assert summary.labels is not None  # load_dataset raises otherwise
+    run_dir = Path(cfg.out)
+    prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    ckpt, cfg = _resolve(cfg, run_dir, resume)
+    gen = seed_everything(cfg.train.seed)
+    plan = Plan.from_dict(ckpt["plan"]) if ckpt else make_plan(summary, cfg)
+    device = resolve_device(cfg.train.device)
+    train_cases, val_cases = split_cases(summary, cfg.data.val_fraction, cfg.train.seed)
+    binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
+    write_json(run_dir / "config.json", cfg.to_dict())
+    write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
+                                       "train_cases": [c.case_id for c in train_cases],
+                                       "val_cases": [c.case_id for c in val_cases]})
+    log.info("plan: patch %s, depth %d, widths %s, %d classes, device %s",
+             plan.patch_size, plan.network.depth, plan.network.widths, plan.network.num_classes, device)
+    train_data = load_cases(train_cases, plan.normalization, cfg.train.seed)
+    val_data = load_cases(val_cases, plan.normalization, cfg.train.seed)
+    model = UNet(plan.network).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    state = TrainState()
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        gen.set_state(ckpt["generator"])
+        state = TrainState(**ckpt["state"], rows=list(ckpt["log"]))
+        log.info("resuming from epoch %d, step %d", state.epoch, state.iteration)
+    sampler = PatchSampler(train_data, plan.patch_size, cfg.train.batch_size,
+                           cfg.train.foreground_fraction, gen)
+    iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS,
+                                                  math.ceil(len(train_data) / cfg.train.batch_size))
+    total_steps = iters * cfg.train.epochs
+    labels = summary.labels.to_dict()
+    names = list(summary.labels.names)
+    stopped = "epochs done"
+
+    def save(name: str) -> None:
+        save_checkpoint(_checkpoint_payload(cfg, plan, labels, binary_255, model, opt, gen, state),
+                        run_dir / name)
+
+    with stop_on_signals() as stop:
+        while state.epoch < cfg.train.epochs:
+            t0 = time.perf_counter()
+            reason = train_one_epoch(model, opt, sampler, cfg, state, iters, total_steps, device, gen,
+                                     stop, callbacks, lambda t0=t0: time.perf_counter() - t0)
+            if reason in ("interrupted",) or (reason and "non-finite" in reason):
+                state.elapsed += time.perf_counter() - t0
+                if reason == "interrupted":
+                    save("last.pt")
+                stopped = reason
+                break
+            ev, _ = validate(model, val_data, plan, names, device)
+            row = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.iteration, 1),
+                   **val_row(ev), "lr": opt.param_groups[0]["lr"]}
+            state.elapsed += time.perf_counter() - t0
+            row.update(seconds=round(time.perf_counter() - t0, 3), elapsed=round(state.elapsed, 3))
+            state.rows.append(row)
+            improved = row["val_dice_fg"] > state.best_metric
+            if improved:
+                state.best_metric, state.best_epoch, state.bad_epochs = row["val_dice_fg"], state.epoch + 1, 0
+            else:
+                state.bad_epochs += 1
+            state.epoch, state.iteration, state.loss_sum = state.epoch + 1, 0, 0.0
+            if improved:
+                save("best.pt")
+            save("last.pt")
+            write_log(run_dir / "log.csv", state.rows)
+            if callbacks.on_epoch:
+                callbacks.on_epoch(row)
+            if reason:
+                stopped = reason
+                break
+            if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
+                stopped = f"early stopping: no improvement for {cfg.train.patience} epochs"
+                break
+            if stop.is_set():
+                stopped = "interrupted"
+                break
+    if stopped == "interrupted":
+        log.warning("interrupted: saved %s; continue with --resume", run_dir / "last.pt")
+        return RunSummary(run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed, stopped)
+    if state.best_epoch < 0:
+        raise ValueError(f"training stopped before the first validation ({stopped}); "
+                         "give it more time (--time-budget) or check the data")
+    val = finalize_run(run_dir, cfg, plan, val_cases, val_data, names, device, state.rows)
+    log.info("done: %s; best epoch %d, val foreground Dice %.4f", stopped, state.best_epoch,
+             state.best_metric)
+    return RunSummary(run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed,
+                      stopped, val)
