@@ -8,8 +8,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medunet.data.cases import DatasetError
+
+if TYPE_CHECKING:
+    from medunet.config import Config
 
 log = logging.getLogger("medunet")
 
@@ -44,16 +48,68 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from medunet.engine.evaluate import evaluate_dirs, write_evaluation
+    from medunet.api import evaluate
 
-    if args.ref is None:
-        raise ValueError("evaluate: give PRED_DIR REF_DIR (masks against masks), "
-                         "or RUN_DIR --data DATA to evaluate a trained model")
-    ev = evaluate_dirs(args.pred, args.ref, labels=args.labels, label_names=args.label_names,
-                       images_dir=args.images)
-    paths = write_evaluation(ev, args.out)
+    ev = evaluate(args.pred, args.ref, out=args.out, data=args.data, split=args.split,
+                  labels=args.labels, label_names=args.label_names, images=args.images,
+                  tta=args.tta, device=args.device)
     _print_headline(ev.to_dict())
-    print(f"report: {paths['html']}")
+    print(f"report: {Path(args.out) / 'report.html'}")
+    return 0
+
+
+def _train_config(args: argparse.Namespace) -> Config:
+    from medunet.config import Config
+
+    run = Path(args.out)
+    if args.config:
+        cfg = Config.from_file(args.config)
+    elif args.resume and (run / "config.json").is_file():
+        cfg = Config.from_file(run / "config.json")
+    else:
+        cfg = Config()
+    sets = [f"data.root={json.dumps(str(args.data))}", f"out={json.dumps(str(run))}"]
+    flags = {"train.epochs": args.epochs, "train.time_budget": args.time_budget,
+             "train.batch_size": args.batch_size, "train.lr": args.lr, "train.seed": args.seed,
+             "train.device": args.device, "data.labels": args.labels}
+    sets += [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
+    return cfg.override(sets + list(args.set or []))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from medunet.engine.progress import progress_callbacks
+    from medunet.engine.train import train
+
+    cfg = _train_config(args)
+    with progress_callbacks(enabled=not args.quiet) as callbacks:
+        summary = train(cfg, resume=args.resume, overwrite=args.overwrite, callbacks=callbacks)
+    if summary.stopped == "interrupted":
+        print(f"interrupted: progress saved in {summary.run_dir / 'last.pt'}; continue with\n"
+              f"  medunet train {args.data} --out {summary.run_dir} --resume", file=sys.stderr)
+        return 130
+    print(f"{summary.stopped}: best epoch {summary.best_epoch}, validation foreground Dice "
+          f"{summary.best_metric:.4f} ({summary.seconds / 60:.1f} min)")
+    print(f"run: {summary.run_dir}  report: {summary.run_dir / 'report.html'}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from medunet.engine.predict import predict
+
+    written = predict(args.run, args.input, args.out, tta=args.tta, probabilities=args.probabilities,
+                      overlays=args.overlays, device=args.device)
+    print(f"wrote {len(written)} mask(s) to {args.out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from medunet.demo import run_demo
+    from medunet.engine.progress import progress_callbacks
+
+    with progress_callbacks(enabled=not args.quiet) as callbacks:
+        result = run_demo(args.out, time_budget=args.time_budget, callbacks=callbacks)
+    _print_headline(result.evaluation.to_dict())
+    print(f"report: {result.report}")
     return 0
 
 
@@ -82,14 +138,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("evaluate", help="evaluate predicted masks against reference masks")
-    p.add_argument("pred", type=Path, help="folder of predicted masks (or a run folder with --data)")
+    p = sub.add_parser("evaluate", help="evaluate predicted masks against reference masks, "
+                                        "or a trained run on a dataset split")
+    p.add_argument("pred", type=Path, help="folder of predicted masks, or a run folder with --data")
     p.add_argument("ref", type=Path, nargs="?", help="folder of reference masks")
     p.add_argument("--out", type=Path, required=True, help="report folder")
+    p.add_argument("--data", type=Path, help="dataset to evaluate a run on (with a run folder)")
+    p.add_argument("--split", default="test", help="split of --data to evaluate (default: test)")
     p.add_argument("--labels", type=_labels_arg, help="declared label values, e.g. 0,1,2")
     p.add_argument("--label-names", type=_names_arg, help="comma-separated class names")
     p.add_argument("--images", type=Path, help="image folder for the overlay gallery")
+    p.add_argument("--tta", action="store_true", help="flip test-time augmentation (with a run)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a U-Net on a dataset folder")
+    p.add_argument("data", type=Path, help="dataset folder")
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    p.add_argument("--epochs", type=int, help="maximum number of epochs")
+    p.add_argument("--time-budget", type=float, metavar="MINUTES",
+                   help="stop cleanly after this many minutes, keeping the best model")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--labels", type=_labels_arg, help="declared label values, e.g. 0,1,2")
+    p.add_argument("--config", type=Path, help="JSON (or YAML) config file")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set model.base_width=32 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="segment images with a trained run")
+    p.add_argument("run", type=Path, help="run folder (or a .pt checkpoint)")
+    p.add_argument("input", type=Path, help="an image file or a folder of images")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the masks")
+    p.add_argument("--tta", action="store_true", help="average over flips (slower, a little better)")
+    p.add_argument("--probabilities", action="store_true", help="also write <stem>_probs.npz")
+    p.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("demo", help="train and evaluate on the bundled sample dataset")
+    p.add_argument("--out", type=Path, default=Path("medunet-demo"), help="output folder")
+    p.add_argument("--time-budget", type=float, default=2.5, metavar="MINUTES",
+                   help="training time (default 2.5)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -203,7 +203,7 @@ def inspect_dataset(
         if k < 2:
             k = 2  # masks are all background; still a binary task
         s.labels = LabelSet.from_count(k, declared=False)
-        if values != list(range(k)):
+        if values != list(range(values[-1] + 1)):
             s.problems.append(Problem(root, f"mask values {values} are not 0..K-1 without gaps; "
                                             "declare them with --labels or dataset.json, or remap"))
     if s.binary_255:

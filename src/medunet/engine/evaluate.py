@@ -15,6 +15,7 @@ import numpy as np
 
 from medunet.data.cases import DatasetError, Problem, _by_stem, _files
 from medunet.data.labels import LabelSet, resolve_labels
+from medunet.data.validate import _reason
 from medunet.io import read_image, read_mask
 from medunet.metrics import case_metrics, confusion_matrix, pixel_metrics, summarise_cases
 
@@ -213,12 +214,15 @@ def evaluate_dirs(
     problems: list[Problem] = []
     arrays: list[tuple[str, np.ndarray, np.ndarray]] = []
     for f in files:
-        try:
-            ref, _ = read_mask(f.ref)
-            pred, _ = read_mask(f.pred)
-        except (OSError, ValueError) as exc:
-            problems.append(Problem(f.pred, str(exc)))
+        masks = []
+        for path in (f.ref, f.pred):  # report the file that failed, each one
+            try:
+                masks.append(read_mask(path)[0])
+            except (OSError, ValueError) as exc:
+                problems.append(Problem(path, _reason(exc, path)))
+        if len(masks) < 2:
             continue
+        ref, pred = masks
         if ref.shape != pred.shape:
             problems.append(Problem(f.pred, f"prediction size {pred.shape} does not match reference "
                                             f"{f.ref.name} {ref.shape}"))
