@@ -167,7 +167,7 @@ class Config:
         text = p.read_text()
         if p.suffix.lower() in (".yaml", ".yml"):
             try:
-                import yaml  # type: ignore[import-untyped]
+                import yaml
             except ImportError as exc:
                 raise ValueError(f"{p}: YAML configs need PyYAML (pip install pyyaml), or use JSON") from exc
             data = yaml.safe_load(text) or {}

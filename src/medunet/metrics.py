@@ -171,7 +171,7 @@ def summarise_cases(
     dice = np.array([np.asarray(c["dice"]) for c in cases]).reshape(-1, k)
     iou = np.array([np.asarray(c["iou"]) for c in cases]).reshape(-1, k)
     present = np.array([np.asarray(c["present"]) for c in cases]).reshape(-1, k)
-    acc = np.array([float(c["accuracy"]) for c in cases])  # type: ignore[arg-type]
+    acc = np.array([float(np.asarray(c["accuracy"])) for c in cases])
     out: dict[str, object] = {
         "accuracy": _mean_std(acc),
         "dice": {n: _mean_std(dice[:, i]) for i, n in enumerate(names)},

@@ -60,7 +60,8 @@ def _crop_with_pad(arr: np.ndarray, start: Sequence[int], size: Sequence[int]) -
     out = np.zeros(arr.shape[:lead] + tuple(size), dtype=arr.dtype)
     src, dst = [slice(None)] * lead, [slice(None)] * lead
     for s0, n, dim in zip(start, size, arr.shape[lead:], strict=True):
-        a, b = max(s0, 0), min(s0 + n, dim)
+        a = min(max(s0, 0), dim)
+        b = max(min(s0 + n, dim), a)  # empty (not negative) when the crop misses the axis
         src.append(slice(a, b))
         dst.append(slice(a - s0, b - s0))
     out[tuple(dst)] = arr[tuple(src)]

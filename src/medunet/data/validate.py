@@ -129,22 +129,27 @@ def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> Non
         if min(imeta.shape) < MIN_SIDE:
             s.problems.append(Problem(case.image, f"image is {'x'.join(map(str, imeta.shape))} "
                                                   f"pixels; at least {MIN_SIDE} per side is needed"))
-    if mask is None:
+    if mask is None or case.mask is None:
         return
+    _check_mask(case, case.mask, mask, img, s, declared)
+
+
+def _check_mask(case: Case, mask_path: Path, mask: np.ndarray, img: np.ndarray | None,
+                s: DatasetSummary, declared: LabelSet | None) -> None:
     if img is not None and tuple(mask.shape) != tuple(img.shape[1:]):
-        s.problems.append(Problem(case.mask, f"mask size {_hw(mask.shape)} does not match its image "
+        s.problems.append(Problem(mask_path, f"mask size {_hw(mask.shape)} does not match its image "
                                              f"{case.image.name} ({_hw(img.shape[1:])})"))
         return
     counts = np.bincount(mask.ravel())
     values = np.flatnonzero(counts)
     if values.size and values[-1] >= MAX_CLASSES:
-        s.problems.append(Problem(case.mask, f"mask holds {values.size} distinct values up to "
+        s.problems.append(Problem(mask_path, f"mask holds {values.size} distinct values up to "
                                              f"{values[-1]}; at most {MAX_CLASSES} classes are supported"))
         return
     if declared is not None:
         bad = [int(v) for v in values if v not in declared.values]
         if bad:
-            s.problems.append(Problem(case.mask, f"mask value(s) {bad} outside the declared labels "
+            s.problems.append(Problem(mask_path, f"mask value(s) {bad} outside the declared labels "
                                                  f"{list(declared.values)}"))
     for v in values:
         s.label_pixels[int(v)] = s.label_pixels.get(int(v), 0) + int(counts[v])

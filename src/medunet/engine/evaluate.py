@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class Evaluation:
             })
         return rows
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """The ``metrics.json`` document."""
         names = self.labels.names
         cm = self.pooled_matrix
@@ -206,8 +207,8 @@ def evaluate_dirs(
     declared = resolve_labels(None, labels, label_names)
     if declared is None:
         # a reference folder inside a dataset (DATA/test/masks) inherits DATA/dataset.json
-        ref = Path(ref_dir).resolve()
-        for root in (ref, ref.parent, ref.parent.parent):
+        ref_root = Path(ref_dir).resolve()
+        for root in (ref_root, ref_root.parent, ref_root.parent.parent):
             declared = resolve_labels(root, None, None)
             if declared is not None:
                 break
@@ -228,10 +229,10 @@ def evaluate_dirs(
                                             f"{f.ref.name} {ref.shape}"))
             continue
         if declared is not None:
-            for which, arr, path in (("reference", ref, f.ref), ("prediction", pred, f.pred)):
+            for which, arr, src in (("reference", ref, f.ref), ("prediction", pred, f.pred)):
                 bad = sorted(set(np.unique(arr).tolist()) - set(declared.values))
                 if bad:
-                    problems.append(Problem(path, f"{which} value(s) {bad} outside the declared "
+                    problems.append(Problem(src, f"{which} value(s) {bad} outside the declared "
                                                   f"labels {list(declared.values)}"))
         arrays.append((f.case_id, ref, pred))
     if problems:
@@ -267,7 +268,7 @@ def write_evaluation(
     doc = ev.to_dict()
     paths = {"json": out / "metrics.json", "csv": out / "metrics.csv", "html": out / "report.html"}
     _atomic_text(paths["json"], json.dumps(doc, indent=2))
-    _atomic_text(paths["csv"], _csv_text(doc["per_case"], ev.labels.names))  # type: ignore[arg-type]
+    _atomic_text(paths["csv"], _csv_text(doc["per_case"], ev.labels.names))
     write_report(doc, paths["html"], gallery=_gallery(ev, gallery_size), title=title,
                  extra_figures=extra_figures)
     log.info("wrote %s", paths["html"])

@@ -83,10 +83,12 @@ def sliding_window(
     corners = list(itertools.product(*starts))
     for i in range(0, len(corners), batch_size):
         chunk = corners[i:i + batch_size]
-        slices = [tuple(slice(c, c + t) for c, t in zip(corner, tile, strict=True)) for corner in chunk]
+        slices: list[tuple[slice, ...]] = [
+            tuple(slice(c, c + t) for c, t in zip(corner, tile, strict=True)) for corner in chunk
+        ]
         batch = torch.cat([x[(slice(None), slice(None), *sl)] for sl in slices])
         logits = fn(batch).float()
         for j, sl in enumerate(slices):
-            out[(0, slice(None), *sl)] += logits[j] * weight
+            out[0][(slice(None), *sl)] += logits[j] * weight
             norm[sl] += weight
     return out / norm

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -159,6 +160,10 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(s, h)
 
 
+def _seconds_since(t0: float) -> float:
+    return time.perf_counter() - t0
+
+
 def _checkpoint_payload(cfg: Config, plan: Plan, summary_labels: dict[str, str], binary_255: bool,
                         model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
                         state: TrainState) -> dict[str, Any]:
@@ -297,7 +302,7 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
         while state.epoch < cfg.train.epochs:
             t0 = time.perf_counter()
             reason = train_one_epoch(model, opt, sampler, cfg, state, iters, total_steps, device, gen,
-                                     stop, callbacks, lambda t0=t0: time.perf_counter() - t0)
+                                     stop, callbacks, functools.partial(_seconds_since, t0))
             if reason in ("interrupted",) or (reason and "non-finite" in reason):
                 state.elapsed += time.perf_counter() - t0
                 if reason == "interrupted":

@@ -60,9 +60,8 @@ def _read_pil(path: Path) -> tuple[np.ndarray, str]:
                 return np.asarray(im.convert("L")), "L"
             if mode in ("I;16", "I;16B", "I;16L"):
                 return np.asarray(im).astype(np.uint16), "L"
-            if mode == "CMYK" or mode == "YCbCr":
-                im = im.convert("RGB")
-                mode = "RGB"
+            if mode in ("CMYK", "YCbCr"):
+                return np.asarray(im.convert("RGB")), "RGB"
             return np.asarray(im), mode
     except _Refused:
         raise

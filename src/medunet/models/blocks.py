@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
+import torch
 from torch import nn
 
 Norm = Literal["batch", "instance", "group"]
 
 
-def conv_nd(spatial_dims: int) -> type[nn.Conv2d] | type[nn.Conv3d]:
+def conv_nd(spatial_dims: int) -> Callable[..., nn.Module]:
     """``nn.Conv2d`` or ``nn.Conv3d``."""
     return {2: nn.Conv2d, 3: nn.Conv3d}[spatial_dims]
 
 
-def conv_transpose_nd(spatial_dims: int) -> type[nn.ConvTranspose2d] | type[nn.ConvTranspose3d]:
+def conv_transpose_nd(spatial_dims: int) -> Callable[..., nn.Module]:
     """``nn.ConvTranspose2d`` or ``nn.ConvTranspose3d``."""
     return {2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[spatial_dims]
 
@@ -49,7 +51,7 @@ class ConvBlock(nn.Module):
         drop = {2: nn.Dropout2d, 3: nn.Dropout3d}[spatial_dims]
         self.dropout = drop(dropout) if dropout > 0 else nn.Identity()
 
-    def forward(self, x):  # type: ignore[no-untyped-def]
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.norm1(self.conv1(x)))
         x = self.dropout(x)
         return self.act(self.norm2(self.conv2(x)))
