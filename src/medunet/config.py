@@ -66,6 +66,13 @@ class ModelConfig:
     norm: Literal["batch", "instance", "group"] = "batch"
     dropout: float = 0.0
 
+    def __post_init__(self) -> None:
+        from medunet.models.unet import UNetConfig
+
+        # one set of rules: the network's own
+        UNetConfig(spatial_dims=self.spatial_dims, depth=self.depth, base_width=self.base_width,
+                   max_width=self.max_width, norm=self.norm, dropout=self.dropout)
+
 
 @dataclass(frozen=True)
 class AugmentConfig:
@@ -80,6 +87,15 @@ class AugmentConfig:
     p_gamma: float = 0.3
     p_noise: float = 0.15
     noise_std: float = 0.1
+
+    def __post_init__(self) -> None:
+        for name in ("p_affine", "p_intensity", "p_gamma", "p_noise"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"train.augment.{name} must be in [0, 1], got {getattr(self, name)}")
+        if len(self.scale) != 2 or not 0 < self.scale[0] <= self.scale[1]:
+            raise ValueError(f"train.augment.scale must be [low, high] with 0 < low <= high, got {self.scale}")
+        if self.rotation_deg < 0 or self.noise_std < 0:
+            raise ValueError("train.augment.rotation_deg and noise_std must be >= 0")
 
 
 @dataclass(frozen=True)
