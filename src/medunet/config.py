@@ -57,9 +57,13 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """U-Net architecture (see :class:`medunet.models.UNetConfig`)."""
+    """U-Net architecture (see :class:`medunet.models.UNetConfig`).
 
-    spatial_dims: int = 2
+    ``spatial_dims`` ``None`` lets the plan choose: 2 for 2D images and for anisotropic
+    (thick-slice) volumes, which are then trained slice by slice; 3 for other volumes.
+    """
+
+    spatial_dims: int | None = None
     depth: int = 5
     base_width: int = 16
     max_width: int = 256
@@ -70,7 +74,7 @@ class ModelConfig:
         from medunet.models.unet import UNetConfig
 
         # one set of rules: the network's own
-        UNetConfig(spatial_dims=self.spatial_dims, depth=self.depth, base_width=self.base_width,
+        UNetConfig(spatial_dims=self.spatial_dims or 2, depth=self.depth, base_width=self.base_width,
                    max_width=self.max_width, norm=self.norm, dropout=self.dropout)
 
 
@@ -108,7 +112,8 @@ class TrainConfig:
         Upper bound on epochs.
     time_budget : float, optional
         Minutes; training stops cleanly when spent and the LR schedule follows elapsed time.
-    batch_size : int
+    batch_size : int, optional
+        Default: planned (8 for 2D patches, 2 for 3D patches).
     lr : float
         Peak learning rate (AdamW), decayed polynomially to 0.
     weight_decay : float
@@ -128,7 +133,7 @@ class TrainConfig:
 
     epochs: int = 200
     time_budget: float | None = None
-    batch_size: int = 8
+    batch_size: int | None = None
     lr: float = 2e-3
     weight_decay: float = 1e-4
     grad_clip: float = 12.0
@@ -145,7 +150,7 @@ class TrainConfig:
             raise ValueError(f"train.epochs must be >= 1, got {self.epochs}")
         if self.time_budget is not None and self.time_budget <= 0:
             raise ValueError(f"train.time_budget must be > 0 minutes, got {self.time_budget}")
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"train.batch_size must be >= 1, got {self.batch_size}")
         if self.lr <= 0:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")

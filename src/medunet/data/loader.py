@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from medunet.data.cases import Case
+from medunet.data.resample import array_spacing, resample_image, resample_mask
 from medunet.io import read_image, read_mask
 
 #: foreground coordinates kept per case for oversampling (a random subset when larger)
@@ -38,19 +39,63 @@ class LoadedCase:
     fg_coords: np.ndarray
 
 
-def load_cases(cases: Sequence[Case], scheme: str, seed: int = 0) -> list[LoadedCase]:
-    """Read and normalise every case once."""
-    rng = np.random.default_rng(seed)
+@dataclass
+class RawCase:
+    """A case as read from disk, before resampling and normalisation."""
+
+    case_id: str
+    image: np.ndarray
+    mask: np.ndarray
+    spacing: tuple[float, ...]
+
+
+def read_cases(cases: Sequence[Case]) -> list[RawCase]:
+    """Read every case's image ``(C, *S)``, mask ``(*S)`` and spacing (per array axis)."""
     out = []
     for c in cases:
-        img, _ = read_image(c.image)
+        img, meta = read_image(c.image)
         if c.mask is None:
             raise ValueError(f"{c.image}: training case has no mask")
         mask, _ = read_mask(c.mask)
-        fg = np.argwhere(mask > 0)
-        if len(fg) > MAX_FG_COORDS:
-            fg = fg[np.sort(rng.choice(len(fg), MAX_FG_COORDS, replace=False))]
-        out.append(LoadedCase(c.case_id, normalize(img, scheme), mask.astype(np.int64), fg))
+        out.append(RawCase(c.case_id, img, mask.astype(np.int64), array_spacing(meta)))
+    return out
+
+
+def _fg_coords(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    fg = np.argwhere(mask > 0)
+    if len(fg) > MAX_FG_COORDS:
+        fg = fg[np.sort(rng.choice(len(fg), MAX_FG_COORDS, replace=False))]
+    return fg
+
+
+def prepare_cases(raw: Sequence[RawCase], scheme: str, spacing: Sequence[float] | None = None,
+                  seed: int = 0, device: torch.device | str = "cpu") -> list[LoadedCase]:
+    """Resample to ``spacing`` (per array axis; ``None`` keeps the grid) and normalise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for r in raw:
+        img, mask = r.image, r.mask
+        if spacing and len(spacing) == mask.ndim:
+            img = resample_image(img, r.spacing, spacing, device)
+            mask = resample_mask(mask, r.spacing, spacing, device)
+        out.append(LoadedCase(r.case_id, normalize(img, scheme), mask, _fg_coords(mask, rng)))
+    return out
+
+
+def load_cases(cases: Sequence[Case], scheme: str, seed: int = 0,
+               spacing: Sequence[float] | None = None) -> list[LoadedCase]:
+    """Read, resample and normalise every case once."""
+    return prepare_cases(read_cases(cases), scheme, spacing, seed)
+
+
+def to_slices(cases: Sequence[LoadedCase], seed: int = 0) -> list[LoadedCase]:
+    """Volumes ``(C, Z, Y, X)`` as 2D cases ``(C, Y, X)``, one per slice of the first axis."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in cases:
+        for z in range(c.mask.shape[0]):
+            m = c.mask[z]
+            out.append(LoadedCase(f"{c.case_id}#z{z}", c.image[:, z], m, _fg_coords(m, rng)))
     return out
 
 

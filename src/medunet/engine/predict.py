@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from medunet.data.labels import LabelSet
-from medunet.data.loader import normalize
+from medunet.data.resample import array_spacing, resampled_shape, resize, same_spacing
 from medunet.engine.checkpoint import load_checkpoint
 from medunet.engine.device import resolve_device
 from medunet.engine.sliding import crop, pad_to_multiple, sliding_window
@@ -43,6 +43,10 @@ def infer_logits(
     training patch size. ``tta`` averages over all flips of the spatial axes.
     """
     k = plan.network.num_classes
+    if plan.slicewise and image.ndim == 4:
+        # a 2D network on a volume: slice by slice along the first axis, restacked
+        return torch.stack([infer_logits(model, image[:, z], plan, tta=tta, overlap=overlap)
+                            for z in range(image.shape[1])], dim=1)
     x, pads = pad_to_multiple(image.unsqueeze(0), plan.network.divisor, plan.patch_size)
     whole = math.prod(x.shape[2:]) <= WHOLE_IMAGE_PATCHES * math.prod(plan.patch_size)
     flips: list[tuple[int, ...]] = [()]
@@ -56,6 +60,17 @@ def infer_logits(
         p = logits.softmax(dim=1)
         probs += p.flip(f) if f else p
     return crop(probs / len(flips), pads)[0]
+
+
+def _normalize_tensor(t: torch.Tensor, scheme: str) -> torch.Tensor:
+    """Per-image, per-channel normalisation on the device (same maths as ``data.loader.normalize``)."""
+    if scheme == "none":
+        return t.float()
+    dims = tuple(range(1, t.ndim))
+    t = t.float()
+    mean = t.mean(dim=dims, keepdim=True)
+    std = t.std(dim=dims, keepdim=True, unbiased=False)
+    return (t - mean) / std.clamp_min(1e-6)
 
 
 class Predictor:
@@ -100,17 +115,38 @@ class Predictor:
             arr = arr[None]
         return arr
 
-    def predict_proba(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = False) -> np.ndarray:
-        """Class probabilities ``(K, *S)`` float32 at the input's size.
+    def predict_proba(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = False,
+                      spacing: Sequence[float] | None = None) -> np.ndarray:
+        """Class probabilities ``(K, *S)`` float32 at the input's size and grid.
 
-        ``x`` is a path or an array ``(C, *S)`` / ``(*S)`` of raw (un-normalised) intensities.
+        Parameters
+        ----------
+        x : ndarray or path
+            A path, or an array ``(C, *S)`` / ``(*S)`` of raw (un-normalised) intensities.
+        tta : bool
+            Average over all flips.
+        spacing : sequence of float, optional
+            Spacing of an array input per array axis (a path brings its own); volumes are
+            resampled to the training spacing and the probabilities back to the input grid.
         """
-        img = self._as_image(x)
+        if isinstance(x, str | os.PathLike):
+            img, meta = read_image(x)
+            spacing = array_spacing(meta)
+        else:
+            img = self._as_image(x)
         c = self.plan.network.in_channels
         if img.shape[0] != c:
             raise ValueError(f"input has {img.shape[0]} channel(s); this model expects {c}")
-        norm = torch.from_numpy(normalize(img, self.plan.normalization)).to(self.device)
-        return infer_logits(self.model, norm, self.plan, tta=tta).cpu().numpy()
+        shape = img.shape[1:]
+        if len(shape) != self.plan.data_dims:
+            raise ValueError(f"input is {len(shape)}D (shape {tuple(shape)}); this model was trained "
+                             f"on {self.plan.data_dims}D data")
+        t = torch.from_numpy(np.ascontiguousarray(img)).to(self.device)
+        if spacing is not None and self.plan.spacing and not same_spacing(spacing, self.plan.spacing):
+            t = resize(t, resampled_shape(shape, spacing, self.plan.spacing), "linear")
+        t = _normalize_tensor(t, self.plan.normalization)
+        probs = infer_logits(self.model, t, self.plan, tta=tta)
+        return resize(probs, shape, "linear").cpu().numpy()
 
     def predict(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = False) -> np.ndarray:
         """Label map ``(*S)`` (int64) at the input's size."""
@@ -125,7 +161,7 @@ class Predictor:
         written = []
         for path in inputs:
             img, meta = read_image(path)
-            probs = self.predict_proba(img, tta=tta)
+            probs = self.predict_proba(img, tta=tta, spacing=array_spacing(meta))
             written.append(write_prediction(probs, img, meta, Path(out_dir), self.binary_255,
                                             probabilities=probabilities, overlays=overlays))
         return written

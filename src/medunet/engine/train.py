@@ -21,7 +21,7 @@ import torch
 from medunet.config import Config
 from medunet.data.augment import augment_batch
 from medunet.data.cases import Case
-from medunet.data.loader import LoadedCase, PatchSampler, load_cases
+from medunet.data.loader import LoadedCase, PatchSampler, prepare_cases, read_cases, to_slices
 from medunet.data.validate import DatasetSummary, load_dataset
 from medunet.engine.checkpoint import load_checkpoint, save_checkpoint
 from medunet.engine.device import resolve_device
@@ -264,18 +264,23 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
     ckpt, cfg = _resolve(cfg, run_dir, resume)
     gen = seed_everything(cfg.train.seed)
-    plan = Plan.from_dict(ckpt["plan"]) if ckpt else make_plan(summary, cfg)
     device = resolve_device(cfg.train.device)
     train_cases, val_cases = split_cases(summary, cfg.data.val_fraction, cfg.train.seed)
+    raw_train, raw_val = read_cases(train_cases), read_cases(val_cases)
+    plan = (Plan.from_dict(ckpt["plan"]) if ckpt
+            else make_plan(summary, cfg, spacings=[r.spacing for r in raw_train]))
     binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
     write_json(run_dir / "config.json", cfg.to_dict())
     write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
                                        "train_cases": [c.case_id for c in train_cases],
                                        "val_cases": [c.case_id for c in val_cases]})
-    log.info("plan: patch %s, depth %d, widths %s, %d classes, device %s",
-             plan.patch_size, plan.network.depth, plan.network.widths, plan.network.num_classes, device)
-    train_data = load_cases(train_cases, plan.normalization, cfg.train.seed)
-    val_data = load_cases(val_cases, plan.normalization, cfg.train.seed)
+    log.info("plan: %dD network%s, patch %s, batch %d, spacing %s, depth %d, widths %s, %d classes, "
+             "device %s", plan.network.spatial_dims, " on slices" if plan.slicewise else "",
+             plan.patch_size, plan.batch_size, plan.spacing, plan.network.depth,
+             plan.network.widths, plan.network.num_classes, device)
+    train_data = prepare_cases(raw_train, plan.normalization, plan.spacing, cfg.train.seed, device)
+    val_data = prepare_cases(raw_val, plan.normalization, plan.spacing, cfg.train.seed, device)
+    del raw_train, raw_val
     model = UNet(plan.network).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     state = TrainState()
@@ -285,10 +290,9 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
         gen.set_state(ckpt["generator"])
         state = TrainState(**ckpt["state"], rows=list(ckpt["log"]))
         log.info("resuming from epoch %d, step %d", state.epoch, state.iteration)
-    sampler = PatchSampler(train_data, plan.patch_size, cfg.train.batch_size,
-                           cfg.train.foreground_fraction, gen)
-    iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS,
-                                                  math.ceil(len(train_data) / cfg.train.batch_size))
+    patches = to_slices(train_data, cfg.train.seed) if plan.slicewise else train_data
+    sampler = PatchSampler(patches, plan.patch_size, plan.batch_size, cfg.train.foreground_fraction, gen)
+    iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS, math.ceil(len(patches) / plan.batch_size))
     total_steps = iters * cfg.train.epochs
     labels = summary.labels.to_dict()
     names = list(summary.labels.names)
