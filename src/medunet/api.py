@@ -22,6 +22,7 @@ def evaluate(
     images: PathLike | None = None,
     tta: bool = False,
     device: str = "auto",
+    nsd_tolerance: float = 1.0,
 ) -> Evaluation:
     """Evaluate masks against masks (``pred``, ``ref``) or a trained run on a split (``pred``
     is a run folder, ``data`` a dataset); write the report into ``out`` when given.
@@ -39,11 +40,13 @@ def evaluate(
             raise ValueError("evaluate: a run evaluation needs an output folder (--out)")
         from medunet.engine.assess import evaluate_run
 
-        return evaluate_run(pred, data, out, split=split, tta=tta, device=device)
+        return evaluate_run(pred, data, out, split=split, tta=tta, device=device,
+                            nsd_tolerance=nsd_tolerance)
     if ref is None:
         raise ValueError("evaluate: give PRED_DIR REF_DIR (masks against masks), "
                          "or RUN_DIR --data DATA to evaluate a trained model")
-    ev = evaluate_dirs(pred, ref, labels=labels, label_names=label_names, images_dir=images)
+    ev = evaluate_dirs(pred, ref, labels=labels, label_names=label_names, images_dir=images,
+                       nsd_tolerance=nsd_tolerance)
     if out is not None:
         write_evaluation(ev, out)
     return ev

@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def evaluate_run(run: str | os.PathLike[str], data: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                 *, split: str = "test", tta: bool = False, device: str = "auto") -> Evaluation:
+                 *, split: str = "test", tta: bool = False, device: str = "auto",
+                 nsd_tolerance: float = 1.0) -> Evaluation:
     """Predict ``DATA/<split>/images`` with a run's best model into ``out_dir/predictions`` and
     write ``metrics.json``, ``metrics.csv`` and ``report.html`` into ``out_dir``.
 
@@ -39,7 +40,8 @@ def evaluate_run(run: str | os.PathLike[str], data: str | os.PathLike[str], out_
     predictor.predict_files([c.image for c in cases], pred_dir, tta=tta)
     split_dir = Path(data) / split
     ev = evaluate_dirs(pred_dir, split_dir / "masks", labels=list(predictor.labels.values),
-                       label_names=list(predictor.labels.names), images_dir=split_dir / "images")
+                       label_names=list(predictor.labels.names), images_dir=split_dir / "images",
+                       nsd_tolerance=nsd_tolerance)
     write_evaluation(ev, out, title=f"medunet evaluation — {Path(run).name} on {split}")
     return ev
 

@@ -116,8 +116,49 @@ def dice_distribution_figure(per_case_dice: dict[str, list[float]], *, seed: int
     bytes
         PNG image.
     """
-    names = list(per_case_dice)
-    values = [_finite(per_case_dice[name]) for name in names]
+    fig, ax = _box_strip(per_case_dice, seed)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("Dice per case")
+    ax.set_title("Per-case Dice")
+    return _to_png(fig)
+
+
+def distance_distribution_figure(
+    per_case: dict[str, list[float | None]], *, metric: str = "HD95", unit: str = "mm",
+    seed: int = 0,
+) -> bytes:
+    """Box plot with jittered points of a per-case boundary distance for each class.
+
+    Parameters
+    ----------
+    per_case : dict of str to list of float or None
+        Class name -> one distance per case. ``None`` (undefined: one mask empty) and NaN
+        entries are dropped; ``n`` under each class counts the values shown.
+    metric : str, optional
+        Name of the distance, for the axis label and title.
+    unit : str, optional
+        ``"mm"`` or ``"px"``.
+    seed : int, optional
+        Seed of the horizontal jitter.
+
+    Returns
+    -------
+    bytes
+        PNG image.
+    """
+    fig, ax = _box_strip(per_case, seed)
+    ax.set_ylim(bottom=0.0)
+    ax.set_ylabel(f"{metric} per case ({unit})")
+    ax.set_title(f"Per-case {metric} (lower is better)")
+    return _to_png(fig)
+
+
+def _box_strip(
+    per_case: Mapping[str, Sequence[float | None]], seed: int
+) -> tuple[Figure, Axes]:
+    """Figure with one box plot plus seeded jittered points per class (finite values only)."""
+    names = list(per_case)
+    values = [_finite(per_case[name]) for name in names]
     rng = np.random.default_rng(seed)
     fig = Figure(figsize=(max(4.0, 1.4 * len(names) + 2.0), 4.0), dpi=DPI, layout="constrained")
     ax = fig.subplots()
@@ -130,11 +171,8 @@ def dice_distribution_figure(per_case_dice: dict[str, list[float]], *, seed: int
     ax.set_xticks(
         positions, labels=[f"{n}\n(n={len(v)})" for n, v in zip(names, values, strict=True)]
     )
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("Dice per case")
-    ax.set_title("Per-case Dice")
     ax.grid(axis="y", alpha=0.3)
-    return _to_png(fig)
+    return fig, ax
 
 
 def _finite(values: Sequence[float | None]) -> np.ndarray:

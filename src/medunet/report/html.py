@@ -73,13 +73,23 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _fmt_stat(stat: Mapping[str, Any] | None) -> str:
-    """``mean ± std (n=..)`` from a summary dict."""
+    """``mean ± std (n=..)`` from a summary dict, plus ``, k undefined`` when it counts any."""
     if not stat:
         return "–"
     text = _fmt(stat.get("mean"))
     if stat.get("std") is not None and stat.get("mean") is not None:
         text += f" ± {_fmt(stat.get('std'))}"
-    return f"{text} (n={_fmt(stat.get('n'))})"
+    undefined = f", {_fmt(stat['undefined'])} undefined" if stat.get("undefined") else ""
+    return f"{text} (n={_fmt(stat.get('n'))}{undefined})"
+
+
+def _distance_headers(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(key, column title)`` of the boundary metrics present in ``metrics`` (none if absent)."""
+    if "hd95" not in metrics.get("mean_case", {}):
+        return []
+    unit = str(metrics.get("distance_unit", "mm"))
+    tol = _fmt(metrics.get("nsd_tolerance"), 2)
+    return [("hd95", f"HD95 ({unit})"), ("assd", f"ASSD ({unit})"), ("nsd", f"NSD @ {tol} {unit}")]
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
@@ -146,14 +156,35 @@ def _per_class(metrics: Mapping[str, Any], names: list[str]) -> str:
     keys = ("precision", "recall", "f1", "iou", "specificity", "support")
     header = ["class", "precision", "recall", "F1 / Dice", "IoU", "specificity", "support"]
     header += ["mean-case Dice", "mean-case Dice, present only"]
+    dist = _distance_headers(metrics)
+    header += [f"mean-case {title}" for _, title in dist]
     rows = [
         [name]
         + [_fmt(per_class.get(name, {}).get(key)) for key in keys]
         + [_fmt_stat(mean.get(m, {}).get(name)) for m in ("dice", "dice_present")]
+        + [_fmt_stat(mean.get(m, {}).get(name)) for m, _ in dist]
         for name in names
     ]
     note = "<p>Precision to support are pooled over all pixels of all cases.</p>\n"
+    if dist:
+        note += (
+            "<p>Boundary metrics (HD95, ASSD, NSD) are per foreground class, averaged over the "
+            "cases where they are defined; <em>undefined</em> counts cases where exactly one of "
+            "reference and prediction is empty (no distance exists).</p>\n" + _empty_cases(metrics)
+        )
     return "<h2>Per class</h2>\n" + _table(header, rows) + note
+
+
+def _empty_cases(metrics: Mapping[str, Any]) -> str:
+    """Table of the cases with an empty reference and/or prediction, per foreground class."""
+    counts = metrics.get("mean_case", {}).get("distance_empty_cases", {})
+    if not counts:
+        return ""
+    keys = ("both_empty", "reference_empty", "prediction_empty")
+    header = ["class", "both empty (HD95 = 0, NSD = 1)", "only reference empty",
+              "only prediction empty"]
+    rows = [[str(name)] + [_fmt(c.get(k)) for k in keys] for name, c in counts.items()]
+    return _table(header, rows)
 
 
 def _figures(
@@ -174,6 +205,11 @@ def _figures(
         dice = {n: [row.get("dice", {}).get(n) for row in per_case] for n in foreground}
         png = figures.dice_distribution_figure(dice)
         parts.append("<h2>Per-case Dice distribution</h2>\n" + _img(png, "per-case Dice"))
+    if per_case and foreground and "hd95" in per_case[0]:
+        hd = {n: [row.get("hd95", {}).get(n) for row in per_case] for n in foreground}
+        unit = str(metrics.get("distance_unit", "mm"))
+        png = figures.distance_distribution_figure(hd, metric="HD95", unit=unit)
+        parts.append("<h2>Per-case HD95 distribution</h2>\n" + _img(png, "per-case HD95"))
     if gallery:
         png = figures.overlay_figure(gallery, names=dict(labels) or None)
         caption = "<p>Solid: reference; dashed: prediction.</p>\n"
@@ -184,13 +220,18 @@ def _figures(
 
 
 def _per_case(metrics: Mapping[str, Any], names: list[str]) -> str:
-    """One row per case: accuracy and Dice per class."""
+    """One row per case: accuracy, Dice per class, HD95 and NSD per foreground class."""
+    per_case = metrics.get("per_case", [])
+    fg = list(per_case[0].get("hd95", {})) if _distance_headers(metrics) and per_case else []
     rows = [
         [str(row.get("case", "–")), _fmt(row.get("accuracy"))]
         + [_fmt(row.get("dice", {}).get(n)) for n in names]
-        for row in metrics.get("per_case", [])
+        + [_fmt(row.get(k, {}).get(n)) for k in ("hd95", "nsd") for n in fg]
+        for row in per_case
     ]
+    unit = str(metrics.get("distance_unit", "mm"))
     header = ["case", "accuracy"] + [f"Dice {n}" for n in names]
+    header += [f"HD95 {n} ({unit})" for n in fg] + [f"NSD {n}" for n in fg]
     return "<h2>Per case</h2>\n" + _table(header, rows)
 
 
