@@ -428,16 +428,7 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def _gallery(ev: Evaluation, size: int) -> list:
-    from medunet.report import GalleryItem
+    from medunet.report.gallery import pick_gallery
 
-    if ev.loader is None or size <= 0 or not ev.matrices:
-        return []
     fg = [float(np.mean(np.asarray(case_metrics(c)["dice"])[1:])) for c in ev.matrices]
-    order = [int(i) for i in np.argsort(fg, kind="stable")]
-    worst = order[:size]
-    picks = worst + [i for i in reversed(order) if i not in worst][:size]
-    items = []
-    for i in picks:
-        image, ref, pred = ev.loader(i)
-        items.append(GalleryItem(ev.case_ids[i], image, ref, pred, fg[i]))
-    return items
+    return pick_gallery(ev.case_ids, fg, ev.loader, size)
