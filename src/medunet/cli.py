@@ -42,7 +42,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         Path(args.json).write_text(json.dumps(summary.to_dict(), indent=2))
     if summary.problems:
         for p in summary.problems:
-            print(str(p), file=sys.stderr)
+            print(f"error: {p}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
 
@@ -52,7 +52,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     ev = evaluate(args.pred, args.ref, out=args.out, data=args.data, split=args.split,
                   labels=args.labels, label_names=args.label_names, images=args.images,
-                  tta=args.tta, device=args.device)
+                  tta=args.tta, device=args.device, nsd_tolerance=args.nsd_tolerance)
     _print_headline(ev.to_dict())
     print(f"report: {Path(args.out) / 'report.html'}")
     return 0
@@ -99,6 +99,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     written = predict(args.run, args.input, args.out, tta=args.tta, probabilities=args.probabilities,
                       overlays=args.overlays, device=args.device)
     print(f"wrote {len(written)} mask(s) to {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from medunet.engine.export import export
+
+    res = export(args.run, args.out, format=args.format, checkpoint=args.checkpoint, opset=args.opset)
+    print(f"wrote {res.model} and {res.sidecar.name} (opset {res.opset}); parity with PyTorch: "
+          f"max |logit difference| {res.max_abs_diff:.2e}")
     return 0
 
 
@@ -149,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-names", type=_names_arg, help="comma-separated class names")
     p.add_argument("--images", type=Path, help="image folder for the overlay gallery")
     p.add_argument("--tta", action="store_true", help="flip test-time augmentation (with a run)")
+    p.add_argument("--nsd-tolerance", type=float, default=1.0, metavar="MM",
+                   help="normalised surface Dice tolerance in mm (in pixels for 2D raster masks)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=cmd_evaluate)
 
@@ -171,8 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("predict", help="segment images with a trained run")
-    p.add_argument("run", type=Path, help="run folder (or a .pt checkpoint)")
+    p = sub.add_parser("predict", help="segment images with a trained run or an exported .onnx model")
+    p.add_argument("run", type=Path, help="run folder, a .pt checkpoint, or an exported .onnx model "
+                                          "(run with onnxruntime)")
     p.add_argument("input", type=Path, help="an image file or a folder of images")
     p.add_argument("--out", type=Path, required=True, help="output folder for the masks")
     p.add_argument("--tta", action="store_true", help="average over flips (slower, a little better)")
@@ -180,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("export", help="export a run's model to ONNX (checked against PyTorch)")
+    p.add_argument("run", type=Path, help="run folder (or a .pt checkpoint)")
+    p.add_argument("--format", default="onnx", help="export format (only: onnx)")
+    p.add_argument("--out", type=Path, required=True, help="model file to write, e.g. model.onnx "
+                                                           "(the sidecar goes to model.onnx.json)")
+    p.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("demo", help="train and evaluate on the bundled sample dataset")
     p.add_argument("--out", type=Path, default=Path("medunet-demo"), help="output folder")
@@ -210,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as exc:
         if args.verbose:
             raise
         print(f"error: {exc}", file=sys.stderr)

@@ -1,16 +1,29 @@
-"""Find image/mask pairs on disk (by file stem) and report every layout problem at once."""
+"""Find image/mask pairs on disk (by file stem) and report every layout problem at once.
+
+Multi-channel cases follow nnU-Net's naming: ``images/<case>_0000.nii.gz``,
+``images/<case>_0001.nii.gz``, ... with the mask ``masks/<case>.nii.gz``. A DICOM series is a
+case too: ``images/<case>/`` holding its slices, with the mask ``masks/<case>.nii.gz``.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from medunet.io import case_stem, is_supported
+import numpy as np
+
+from medunet.io import ImageMeta, case_stem, is_supported, read_images
+from medunet.io.dicom import holds_dicom, is_dicom_file
 
 SPLITS = ("train", "val", "test")
 #: mask names accepted besides the image's own stem
 MASK_SUFFIXES = ("", "_mask", "_seg")
+#: a channel file's stem: ``<case>_<4-digit channel index>``
+CHANNEL_STEM = re.compile(r"^(?P<case>.+)_(?P<index>\d{4})$")
 
 
 @dataclass(frozen=True)
@@ -26,12 +39,21 @@ class Case:
         ``None`` for prediction-only inputs.
     split : str
         ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (unsplit dataset).
+    channels : tuple of Path
+        Further channel files of a multi-channel case (``_0001``, ``_0002``, ...) in order;
+        ``image`` is then the ``_0000`` file. Empty for single-file cases.
     """
 
     case_id: str
     image: Path
     mask: Path | None
     split: str
+    channels: tuple[Path, ...] = ()
+
+    @property
+    def image_files(self) -> tuple[Path, ...]:
+        """Every image file of the case in channel order."""
+        return (self.image, *self.channels)
 
 
 @dataclass(frozen=True)
@@ -53,8 +75,21 @@ class DatasetError(ValueError):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
-def _files(folder: Path, problems: list[Problem]) -> list[Path]:
+def read_case_image(case: Case) -> tuple[np.ndarray, ImageMeta]:
+    """Read every channel file of ``case`` as one ``(C, *S)`` float32 image.
+
+    Raises
+    ------
+    ValueError
+        A file is unreadable, or the channels differ in size or geometry.
+    """
+    return read_images(case.image_files)
+
+
+def _files(folder: Path, problems: list[Problem], series: bool = False) -> list[Path]:
+    """Readable files of ``folder``; with ``series``, also subfolders holding a DICOM series."""
     out = []
+    dicom: list[Path] = []
     try:
         entries = sorted(folder.iterdir())
     except PermissionError:
@@ -65,6 +100,8 @@ def _files(folder: Path, problems: list[Problem]) -> list[Path]:
             continue
         try:
             if f.is_dir():
+                if series and holds_dicom(f):
+                    out.append(f)
                 continue
             if not f.exists():
                 problems.append(Problem(f, "broken or looping symbolic link; point it at a real file"))
@@ -74,8 +111,13 @@ def _files(folder: Path, problems: list[Problem]) -> list[Path]:
             continue
         if is_supported(f):
             out.append(f)
+        elif f.suffix.lower() == ".dcm" or is_dicom_file(f):
+            dicom.append(f)
         else:
             problems.append(Problem(f, f"unsupported file type {f.suffix!r}; remove it or convert it"))
+    if dicom:
+        problems.append(Problem(folder, f"holds {len(dicom)} DICOM files directly (e.g. {dicom[0].name}); "
+                                        "put each series in its own subfolder, named after the case"))
     return out
 
 
@@ -92,31 +134,106 @@ def _by_stem(files: list[Path], problems: list[Problem]) -> dict[str, Path]:
     return seen
 
 
+def _mask_stem(stem: str, masks: Mapping[str, Path]) -> str | None:
+    return next((stem + s for s in MASK_SUFFIXES if stem + s in masks), None)
+
+
+def _ordered_channels(case_id: str, by_index: dict[int, Path], problems: list[Problem]) -> tuple[Path, ...] | None:
+    """The channel files in order, or ``None`` (and a problem) when numbers are missing."""
+    missing = sorted(set(range(max(by_index) + 1)) - set(by_index))
+    if not missing:
+        return tuple(by_index[i] for i in sorted(by_index))
+    found = ", ".join(f"_{i:04d}" for i in sorted(by_index))
+    problems.append(Problem(by_index[min(by_index)], (
+        f"multi-channel case {case_id!r}: channel file(s) "
+        f"{', '.join(f'{case_id}_{i:04d}' for i in missing)} missing (found {found}); "
+        f"number the channels _0000.._{max(by_index):04d} without gaps")))
+    return None
+
+
+def group_channels(images: Mapping[str, Path], problems: list[Problem]) -> dict[str, tuple[Path, ...]]:
+    """Group every ``<case>_NNNN`` stem into one multi-channel case; other stems stay alone.
+
+    Use it for inputs without masks whose model expects several channels (prediction);
+    :func:`pair_masks` groups only files whose mask is named after the case.
+    Returns case id -> files in channel order; gaps in the numbering go to ``problems``.
+    """
+    out: dict[str, tuple[Path, ...]] = {}
+    groups: dict[str, dict[int, Path]] = {}
+    for stem, img in images.items():
+        m = CHANNEL_STEM.match(stem)
+        if m is None:
+            out[stem] = (img,)
+        else:
+            groups.setdefault(m["case"], {})[int(m["index"])] = img
+    for case_id, by_index in groups.items():
+        files = _ordered_channels(case_id, by_index, problems)
+        if files is None:
+            continue
+        if case_id in out:
+            problems.append(Problem(files[0], f"case {case_id!r} has both a single image "
+                                              f"({out[case_id][0].name}) and channel files; keep one"))
+            continue
+        out[case_id] = files
+    return out
+
+
 def pair_masks(
     image_dir: Path, mask_dir: Path, split: str, problems: list[Problem]
 ) -> list[Case]:
     """Pair images with masks by stem (``x.png`` with ``x.png``, ``x_mask.png`` or ``x_seg.png``).
 
-    Images without a mask and masks without an image are appended to ``problems``.
+    Channel files ``x_0000.nii.gz, x_0001.nii.gz, ...`` whose mask is named after the case
+    (``x.nii.gz``) form one multi-channel case. Images without a mask, masks without an image
+    and gaps in channel numbers are appended to ``problems``.
     """
-    images = _by_stem(_files(image_dir, problems), problems)
+    images = _by_stem(_files(image_dir, problems, series=True), problems)
     masks = _by_stem(_files(mask_dir, problems), problems)
+    # x_0001 is a channel of case x only when x has a mask and x_0001 has none of its own
+    channel_stems = {}
+    for stem, img in images.items():
+        match = CHANNEL_STEM.match(stem)
+        if match and _mask_stem(stem, masks) is None and _mask_stem(match["case"], masks) is not None:
+            channel_stems[stem] = img
+    grouped = group_channels(channel_stems, problems)
+    single = {s: (img,) for s, img in images.items() if s not in channel_stems}
     used: set[str] = set()
     cases = []
-    for stem, img in images.items():
-        found = [stem + s for s in MASK_SUFFIXES if stem + s in masks]
-        if not found:
+    for stem, files in sorted({**single, **grouped}.items()):
+        if stem in single and stem in grouped:
+            problems.append(Problem(files[0], f"case {stem!r} has both a single image and channel "
+                                              f"files ({grouped[stem][0].name}, ...); keep one"))
+            continue
+        found = _mask_stem(stem, masks)
+        if found is None:
             problems.append(
-                Problem(img, f"no mask for this image in {mask_dir} (expected {stem}.<ext>, "
-                             f"{stem}_mask.<ext> or {stem}_seg.<ext>)")
+                Problem(files[0], f"no mask for this image in {mask_dir} (expected {stem}.<ext>, "
+                                  f"{stem}_mask.<ext> or {stem}_seg.<ext>)")
             )
             continue
-        used.add(found[0])
-        cases.append(Case(stem, img, masks[found[0]], split))
-    for mstem, m in masks.items():
-        if mstem not in used and mstem not in images:
-            problems.append(Problem(m, f"mask has no matching image in {image_dir}"))
+        used.add(found)
+        cases.append(Case(stem, files[0], masks[found], split, channels=files[1:]))
+    # the mask of a channel group refused above (gaps) is not an orphan: that problem is reported
+    claimed = {_mask_stem(m["case"], masks) for s in channel_stems if (m := CHANNEL_STEM.match(s))}
+    for mstem, mpath in masks.items():
+        if mstem not in used and mstem not in images and mstem not in claimed:
+            problems.append(Problem(mpath, f"mask has no matching image in {image_dir}"))
     return cases
+
+
+def _check_channel_counts(out: dict[str, list[Case]], problems: list[Problem]) -> None:
+    """Every case must have the same number of channel files: drop (and report) the odd ones."""
+    counts = Counter(len(c.image_files) for cases in out.values() for c in cases)
+    if len(counts) < 2:
+        return
+    common = counts.most_common(1)[0][0]
+    for split, cases in out.items():
+        for c in cases:
+            if len(c.image_files) != common:
+                problems.append(Problem(c.image, f"case {c.case_id!r} has {len(c.image_files)} channel "
+                                                 f"file(s), most cases have {common}; every case needs "
+                                                 "the same channels"))
+        out[split] = [c for c in cases if len(c.image_files) == common]
 
 
 def _check_root(root: Path) -> None:
@@ -170,11 +287,13 @@ def discover_cases(root: str | os.PathLike[str]) -> tuple[dict[str, list[Case]],
         if not cases:
             problems.append(Problem(img_dir, f"split {split!r} has no image/mask pairs"))
         out[split] = sorted(cases, key=lambda c: c.case_id)
+    _check_channel_counts(out, problems)
     return out, problems
 
 
 def list_images(path: str | os.PathLike[str]) -> list[Path]:
-    """Images to predict: one file, a folder of files, or a folder holding ``images/``.
+    """Images to predict: one file, a DICOM series folder, a folder of files (and of DICOM
+    series subfolders), or a folder holding ``images/``.
 
     Raises
     ------
@@ -189,11 +308,14 @@ def list_images(path: str | os.PathLike[str]) -> list[Path]:
             raise DatasetError([Problem(p, f"unsupported file type {p.suffix!r}")])
         return [p]
     folder = p / "images" if (p / "images").is_dir() else p
+    if holds_dicom(folder):
+        return [folder]
     problems: list[Problem] = []
-    files = _files(folder, problems)
+    files = _files(folder, problems, series=True)
     _by_stem(files, problems)
     if problems:
         raise DatasetError(problems)
     if not files:
-        raise DatasetError([Problem(folder, "folder holds no images (PNG, JPEG, TIFF, BMP)")])
+        raise DatasetError([Problem(folder, "folder holds no images (PNG, JPEG, TIFF, BMP, NIfTI, "
+                                            "NRRD, MHA/MHD) and no DICOM series")])
     return files

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from medunet.data.cases import Case
+from medunet.data.cases import Case, read_case_image
 from medunet.data.resample import array_spacing, resample_image, resample_mask
-from medunet.io import read_image, read_mask
+from medunet.io import read_mask
 
 #: foreground coordinates kept per case for oversampling (a random subset when larger)
 MAX_FG_COORDS = 20000
@@ -53,7 +53,7 @@ def read_cases(cases: Sequence[Case]) -> list[RawCase]:
     """Read every case's image ``(C, *S)``, mask ``(*S)`` and spacing (per array axis)."""
     out = []
     for c in cases:
-        img, meta = read_image(c.image)
+        img, meta = read_case_image(c)
         if c.mask is None:
             raise ValueError(f"{c.image}: training case has no mask")
         mask, _ = read_mask(c.mask)

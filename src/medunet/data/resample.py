@@ -24,7 +24,8 @@ def array_spacing(meta: ImageMeta) -> tuple[float, ...]:
     if not meta.spacing:
         return (1.0,) * meta.ndim
     sp = tuple(float(s) for s in meta.spacing[: meta.ndim])
-    return tuple(reversed(sp)) if meta.ndim == 3 else sp
+    # volume formats store physical (x, y, z) order, the reverse of the array's axes
+    return tuple(reversed(sp)) if meta.mode == "volume" or meta.ndim == 3 else sp
 
 
 def target_spacing(spacings: Sequence[Sequence[float]]) -> tuple[float, ...]:

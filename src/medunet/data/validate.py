@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from medunet.data.cases import Case, DatasetError, Problem, discover_cases
+from medunet.data.cases import Case, DatasetError, Problem, discover_cases, read_case_image
 from medunet.data.labels import MAX_CLASSES, LabelSet, resolve_labels
-from medunet.io import read_image, read_mask
+from medunet.io import ImageMeta, geometry_difference, read_mask
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,11 @@ class DatasetSummary:
     label_pixels : dict of int to int
         Pixel count per mask value over all splits.
     shapes, channels, dtypes : Counter
-        Distinct image shapes, channel counts and stored dtypes with their counts.
+        Distinct image shapes (array order: ``(H, W)`` or ``(Z, Y, X)``), channel counts and
+        stored dtypes with their counts.
+    spacings : Counter
+        Distinct voxel spacings in mm **per array axis**, i.e. in the order of ``shapes``
+        (``(z, y, x)`` for volumes: the reverse of ``ImageMeta.spacing``), rounded to 1e-4.
     intensity_min, intensity_max : float
     binary_255 : int
         Number of masks stored as 0/255 (mapped to 0/1).
@@ -48,6 +52,7 @@ class DatasetSummary:
     label_pixels: dict[int, int] = field(default_factory=dict)
     shapes: Counter[tuple[int, ...]] = field(default_factory=Counter)
     channels: Counter[int] = field(default_factory=Counter)
+    spacings: Counter[tuple[float, ...]] = field(default_factory=Counter)
     dtypes: Counter[str] = field(default_factory=Counter)
     intensity_min: float = float("inf")
     intensity_max: float = float("-inf")
@@ -71,6 +76,7 @@ class DatasetSummary:
             },
             "shapes": {"x".join(map(str, k)): v for k, v in sorted(self.shapes.items())},
             "channels": {str(k): v for k, v in sorted(self.channels.items())},
+            "spacings": {"x".join(f"{s:g}" for s in k): v for k, v in sorted(self.spacings.items())},
             "dtypes": dict(sorted(self.dtypes.items())),
             "intensity_range": [self.intensity_min, self.intensity_max] if self.shapes else None,
             "labels": self.labels.to_dict() if self.labels else None,
@@ -88,6 +94,8 @@ class DatasetSummary:
         for s, info in d["splits"].items():  # type: ignore[attr-defined]
             lines.append(f"  {s:<5} {info['cases']:>5} cases, {info['with_foreground']} with foreground")
         lines.append("  sizes: " + ", ".join(f"{k} ({v})" for k, v in d["shapes"].items()))  # type: ignore[attr-defined]
+        lines.append("  spacing (mm, per size axis): "
+                     + ", ".join(f"{k} ({v})" for k, v in d["spacings"].items()))  # type: ignore[attr-defined]
         lines.append("  channels: " + ", ".join(f"{k} ({v})" for k, v in d["channels"].items()))  # type: ignore[attr-defined]
         if self.shapes:
             lines.append(f"  intensity range: {self.intensity_min:g} .. {self.intensity_max:g} "
@@ -96,10 +104,11 @@ class DatasetSummary:
             kind = "declared" if self.labels.declared else "discovered"
             lines.append(f"  labels ({kind}):")
             width = max(len(n) for n in self.labels.names)
+            unit = "vox" if any(len(k) == 3 for k in self.shapes) else "px"
             total = sum(self.label_pixels.values()) or 1
             for v, name in zip(self.labels.values, self.labels.names, strict=True):
                 n = self.label_pixels.get(v, 0)
-                lines.append(f"    {v:>3} {name:<{width}} {n:>12} px  {100 * n / total:6.2f} %")
+                lines.append(f"    {v:>3} {name:<{width}} {n:>12} {unit}  {100 * n / total:6.2f} %")
         if self.binary_255:
             lines.append(f"  {self.binary_255} masks stored as 0/255 were read as 0/1")
         lines.append(f"  problems: {len(self.problems)}")
@@ -107,12 +116,20 @@ class DatasetSummary:
         return "\n".join(lines)
 
 
+def _array_spacing(meta: ImageMeta) -> tuple[float, ...]:
+    """Spacing per array axis (physical (x, y, z) reversed for volumes), rounded for counting."""
+    sp = meta.spacing[: meta.ndim] or (1.0,) * meta.ndim
+    ordered = tuple(reversed(sp)) if meta.mode == "volume" else tuple(sp)
+    return tuple(round(float(v), 4) for v in ordered)
+
+
 def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> None:
+    img: np.ndarray | None = None
     try:
-        img, imeta = read_image(case.image)
+        img, imeta = read_case_image(case)
     except (OSError, ValueError) as exc:
-        s.problems.append(Problem(case.image, _reason(exc, case.image)))
-        img = None
+        path = _named_path(exc, case.image_files)
+        s.problems.append(Problem(path, _reason(exc, path)))
     mask = None
     if case.mask is not None:
         try:
@@ -122,6 +139,7 @@ def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> Non
             s.problems.append(Problem(case.mask, _reason(exc, case.mask)))
     if img is not None:
         s.shapes[imeta.shape] += 1
+        s.spacings[_array_spacing(imeta)] += 1
         s.channels[img.shape[0]] += 1
         s.dtypes[imeta.dtype] += 1
         s.intensity_min = min(s.intensity_min, float(img.min()))
@@ -131,6 +149,13 @@ def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> Non
                                                   f"pixels; at least {MIN_SIDE} per side is needed"))
     if mask is None or case.mask is None:
         return
+    if img is not None and imeta.mode == "volume" and tuple(mask.shape) == imeta.shape:
+        diff = geometry_difference(imeta, mmeta)
+        if diff is not None:
+            s.problems.append(Problem(case.mask, f"mask geometry does not match its image "
+                                                 f"{case.image.name}: {diff} (image vs mask); "
+                                                 "resample the mask onto the image's grid"))
+            return
     _check_mask(case, case.mask, mask, img, s, declared)
 
 
@@ -159,6 +184,12 @@ def _check_mask(case: Case, mask_path: Path, mask: np.ndarray, img: np.ndarray |
 
 def _hw(shape: Sequence[int]) -> str:
     return "x".join(str(int(v)) for v in shape)
+
+
+def _named_path(exc: BaseException, paths: Sequence[Path]) -> Path:
+    """The file an error message starts with (a case's channel files), else the first."""
+    msg = str(exc)
+    return next((p for p in paths if msg.startswith(f"{p}: ")), paths[0])
 
 
 def _reason(exc: BaseException, path: Path) -> str:

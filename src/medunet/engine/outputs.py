@@ -43,7 +43,8 @@ def overlay_rgb(image: np.ndarray, labels: np.ndarray, alpha: float = 0.35) -> n
 
 
 def write_prediction(probs: np.ndarray, image: np.ndarray, meta: ImageMeta, out_dir: Path,
-                     binary_255: bool, *, probabilities: bool = False, overlays: bool = False) -> Path:
+                     binary_255: bool, *, probabilities: bool = False, overlays: bool = False,
+                     stem: str | None = None) -> Path:
     """Write ``<stem>.<ext>`` (and ``<stem>_probs.npz``, ``<stem>_overlay.png``) for one input.
 
     Parameters
@@ -55,10 +56,12 @@ def write_prediction(probs: np.ndarray, image: np.ndarray, meta: ImageMeta, out_
         Geometry of the input.
     binary_255 : bool
         Write binary masks as 0/255 (the training masks were stored that way).
+    stem : str, optional
+        Output name stem (default: the input file's).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     labels = probs.argmax(axis=0)
-    stem = case_stem(meta.path)
+    stem = stem if stem is not None else case_stem(meta.path)
     mask_path = safe_output_path(out_dir, mask_output_name(meta, stem))
     write_mask(labels, meta, mask_path, binary_255=binary_255 and probs.shape[0] == 2)
     if probabilities:
@@ -68,5 +71,9 @@ def write_prediction(probs: np.ndarray, image: np.ndarray, meta: ImageMeta, out_
             np.savez_compressed(fh, probabilities=probs.astype(np.float16))
         os.replace(tmp, target)
     if overlays:
+        if labels.ndim == 3:  # a volume: the axial slice through the predicted structure
+            fg = np.argwhere(labels > 0)
+            z = int(np.round(fg[:, 0].mean())) if len(fg) else labels.shape[0] // 2
+            image, labels = image[:, z], labels[z]
         write_raster(overlay_rgb(image, labels), safe_output_path(out_dir, f"{stem}_overlay.png"))
     return mask_path

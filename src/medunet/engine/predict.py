@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from medunet.data.cases import DatasetError, Problem, group_channels
 from medunet.data.labels import LabelSet
 from medunet.data.resample import array_spacing, resampled_shape, resize, same_spacing
 from medunet.engine.checkpoint import load_checkpoint
 from medunet.engine.device import resolve_device
 from medunet.engine.sliding import crop, pad_to_multiple, sliding_window
-from medunet.io import ImageMeta, read_image
+from medunet.io import ImageMeta, case_stem, read_image, read_images
 from medunet.models import UNet
 from medunet.plan import Plan
 
@@ -100,8 +101,16 @@ class Predictor:
     @classmethod
     def from_run(cls, run: str | os.PathLike[str], device: str = "auto",
                  checkpoint: str = "best") -> Predictor:
-        """Load ``RUN_DIR/best.pt`` (or ``last.pt``, or a ``.pt`` file given directly)."""
+        """Load ``RUN_DIR/best.pt`` (or ``last.pt``, or a ``.pt`` file given directly).
+
+        An exported ``.onnx`` file runs with onnxruntime instead
+        (:func:`medunet.engine.onnx_predict.load_onnx_predictor`).
+        """
         p = Path(run)
+        if p.suffix == ".onnx":
+            from medunet.engine.onnx_predict import load_onnx_predictor
+
+            return load_onnx_predictor(p, device)
         path = p if p.suffix == ".pt" else p / f"{checkpoint}.pt"
         if p.suffix != ".pt" and not p.is_dir():
             raise FileNotFoundError(f"{p}: run folder not found")
@@ -155,22 +164,37 @@ class Predictor:
     def predict_files(self, inputs: Iterable[Path], out_dir: str | os.PathLike[str], *,
                       tta: bool = False, probabilities: bool = False, overlays: bool = False
                       ) -> list[Path]:
-        """Predict each file and write its mask (and optional extras) into ``out_dir``."""
+        """Predict each input and write its mask (and optional extras) into ``out_dir``.
+
+        For a model with several input channels, ``<case>_0000``, ``<case>_0001``, ... files are
+        grouped into one case and its mask is named ``<case>``.
+        """
         from medunet.engine.outputs import write_prediction
 
         written = []
-        for path in inputs:
-            img, meta = read_image(path)
+        for case_id, files in self._group(list(inputs)):
+            img, meta = read_images(files)
             probs = self.predict_proba(img, tta=tta, spacing=array_spacing(meta))
             written.append(write_prediction(probs, img, meta, Path(out_dir), self.binary_255,
-                                            probabilities=probabilities, overlays=overlays))
+                                            probabilities=probabilities, overlays=overlays,
+                                            stem=case_id))
         return written
+
+    def _group(self, inputs: list[Path]) -> list[tuple[str, tuple[Path, ...]]]:
+        if self.plan.network.in_channels == 1:
+            return [(case_stem(p), (p,)) for p in inputs]
+        problems: list[Problem] = []
+        groups = group_channels({case_stem(p): p for p in inputs}, problems)
+        if problems:
+            raise DatasetError(problems)
+        return sorted(groups.items())
 
 
 def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             out_dir: str | os.PathLike[str], *, tta: bool = False, probabilities: bool = False,
             overlays: bool = False, device: str = "auto") -> list[Path]:
-    """Segment a file or folder with a trained run and write masks of the inputs' size.
+    """Segment a file or folder with a trained run (or an exported ``.onnx`` model, run with
+    onnxruntime) and write masks of the inputs' size.
 
     Returns the written mask paths.
     """

@@ -1,0 +1,171 @@
+"""The ``medunet inspect`` and ``medunet evaluate`` commands, in-process, end to end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medunet.cli import main
+
+
+def _errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error:")]
+
+
+# --- inspect ------------------------------------------------------------------------------------
+
+
+def test_inspect_valid_dataset_writes_json(tmp_path: Path, make_dataset: Callable[..., Path],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_dataset(tmp_path / "d", n=2, classes=3)
+    out = tmp_path / "summary.json"
+    assert main(["inspect", str(root), "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert _errors(err) == [] and "Traceback" not in err
+    doc = json.loads(out.read_text())
+    assert doc["splits"] == {s: {"cases": 2, "with_foreground": 2} for s in ("train", "val", "test")}
+    assert doc["labels"] == {"0": "background", "1": "class_1", "2": "class_2"}
+    assert doc["labels_declared"] is False and doc["problems"] == []
+    assert doc["shapes"] == {"32x40": 6} and doc["channels"] == {"1": 6}
+
+
+def test_inspect_declared_labels_and_names(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
+    root = make_dataset(tmp_path / "d", splits=None, n=2)
+    out = tmp_path / "s.json"
+    assert main(["inspect", str(root), "--labels", "0,1", "--label-names", "bg,cell",
+                 "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["labels"] == {"0": "bg", "1": "cell"} and doc["labels_declared"] is True
+
+
+def test_inspect_problems_exit_2_and_json_lists_them(
+    tmp_path: Path, make_dataset: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_dataset(tmp_path / "d", splits=None, n=3)
+    (root / "masks" / "case_01.png").unlink()
+    out = tmp_path / "s.json"
+    assert main(["inspect", str(root), "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = _errors(err)
+    assert line.startswith(f"error: {root / 'images' / 'case_01.png'}: ")
+    doc = json.loads(out.read_text())
+    assert len(doc["problems"]) == 1 and doc["splits"]["all"]["cases"] == 2
+
+
+def test_inspect_missing_root(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert _errors(err) == [f"error: {tmp_path / 'nope'}: dataset folder does not exist; check the path"]
+    assert "Traceback" not in err
+
+
+def test_inspect_bad_dataset_json(tmp_path: Path, make_dataset: Callable[..., Path],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_dataset(tmp_path / "d", splits=None, n=1)
+    (root / "dataset.json").write_text("{broken")
+    assert main(["inspect", str(root)]) == 2
+    err = capsys.readouterr().err
+    (line,) = _errors(err)
+    assert str(root / "dataset.json") in line and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bad", ["a,b", "0,1.5", "x"])
+def test_bad_labels_argument_exits_2(tmp_path: Path, bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["inspect", str(tmp_path), "--labels", bad])
+    assert exc.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_labels_with_a_gap_exit_2(tmp_path: Path, make_dataset: Callable[..., Path],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    root = make_dataset(tmp_path / "d", splits=None, n=1)
+    assert main(["inspect", str(root), "--labels", "0,2"]) == 2
+    assert len(_errors(capsys.readouterr().err)) == 1
+
+
+def test_inspect_real_sample(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s.json"
+    assert main(["inspect", str(shared_data / "dsb_nuclei"), "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["labels_declared"] is True and len(doc["labels"]) == 2
+    assert {s: v["cases"] for s, v in doc["splits"].items()} == {"train": 8, "val": 4, "test": 4}
+    assert doc["shapes"] == {"128x128": 16}
+
+
+# --- evaluate -----------------------------------------------------------------------------------
+
+
+def _pred_ref(root: Path, write_png: Callable, n: int = 3) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        ref = np.zeros((16, 20), np.uint8)
+        ref[3:12, 4:15] = 1
+        pred = ref.copy()
+        pred[rng.random(ref.shape) < 0.1] ^= 1
+        write_png(root / "ref" / f"c{i}_mask.png", ref)
+        write_png(root / "pred" / f"c{i}.png", pred)
+        write_png(root / "img" / f"c{i}.png", (ref * 100 + 20).astype(np.uint8))
+    return root / "pred", root / "ref"
+
+
+def test_evaluate_writes_the_report(tmp_path: Path, write_png: Callable,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    pred, ref = _pred_ref(tmp_path, write_png)
+    out = tmp_path / "eval"
+    code = main(["evaluate", str(pred), str(ref), "--out", str(out), "--labels", "0,1",
+                 "--label-names", "bg,organ", "--images", str(tmp_path / "img")])
+    assert code == 0, capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} >= {"metrics.json", "metrics.csv", "report.html"}
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["labels"] == {"0": "bg", "1": "organ"} and doc["num_cases"] == 3
+    assert [r["case"] for r in doc["per_case"]] == ["c0", "c1", "c2"]
+    assert 0.8 < doc["pooled"]["accuracy"] < 1.0
+    assert len((out / "metrics.csv").read_text().splitlines()) == 4
+    assert (out / "report.html").stat().st_size > 0
+
+
+def test_evaluate_problems_exit_2(tmp_path: Path, write_png: Callable,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    pred, ref = _pred_ref(tmp_path, write_png)
+    (pred / "c0.png").unlink()
+    write_png(pred / "extra.png", np.zeros((16, 20), np.uint8))
+    write_png(pred / "c1.png", np.full((16, 20), 3, np.uint8))
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(pred), str(ref), "--out", str(out), "--labels", "0,1"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    # pairing is checked first, every unpaired file at once
+    named = sorted(line.split(": ")[1] for line in _errors(err))
+    assert named == sorted([str(ref / "c0_mask.png"), str(pred / "extra.png")])
+    assert not (out / "metrics.json").exists()
+    # then the contents
+    (pred / "extra.png").rename(pred / "c0.png")
+    assert main(["evaluate", str(pred), str(ref), "--out", str(out), "--labels", "0,1"]) == 2
+    (line,) = _errors(capsys.readouterr().err)
+    assert line.startswith(f"error: {pred / 'c1.png'}: ") and "[3]" in line
+    assert not (out / "metrics.json").exists()
+
+
+def test_evaluate_without_ref_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "pred").mkdir()
+    assert main(["evaluate", str(tmp_path / "pred"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert len(_errors(err)) == 1 and "Traceback" not in err
+
+
+def test_evaluate_missing_out_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(tmp_path), str(tmp_path)])
+    assert exc.value.code == 2
+
+
+def test_evaluate_bad_labels_argument(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "o"), "--labels", "a,b"])
+    assert exc.value.code == 2
