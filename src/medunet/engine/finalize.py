@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,9 @@ import torch
 from medunet.config import Config
 from medunet.data.cases import Case
 from medunet.data.loader import LoadedCase
+from medunet.data.validate import DatasetSummary
 from medunet.engine.checkpoint import load_checkpoint
+from medunet.engine.model_card import data_facts, write_model_card
 from medunet.io import read_image
 from medunet.models import UNet
 from medunet.plan import Plan
@@ -22,8 +25,10 @@ log = logging.getLogger(__name__)
 
 def finalize_run(run_dir: Path, cfg: Config, plan: Plan, val_cases: Sequence[Case],
                  val_data: Sequence[LoadedCase], names: Sequence[str], device: torch.device,
-                 rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write ``curves.png`` and ``report.html`` (+ metrics) for the best model on the validation set."""
+                 rows: list[dict[str, Any]], *, summary: DatasetSummary | None = None,
+                 stopped: str | None = None) -> dict[str, Any]:
+    """Write ``curves.png``, ``report.html`` (+ metrics) for the best model on the validation set,
+    and ``model_card.md`` (from ``summary`` and ``stopped`` when the trainer passes them)."""
     from medunet.engine.evaluate import write_evaluation
     from medunet.engine.train import validate
     from medunet.report.figures import curves_figure
@@ -35,4 +40,10 @@ def finalize_run(run_dir: Path, cfg: Config, plan: Plan, val_cases: Sequence[Cas
     ev.loader = lambda i: (read_image(val_cases[i].image)[0], val_data[i].mask, preds[i])
     write_evaluation(ev, run_dir, title=f"medunet validation report — {run_dir.name}",
                      extra_figures={"Training curves": (run_dir / "curves.png").read_bytes()})
-    return ev.to_dict()
+    doc = ev.to_dict()
+    used = json.loads((run_dir / "plan.json").read_text())
+    facts = data_facts(cfg, {"train": len(used.get("train_cases", [])), "validation": len(val_cases)},
+                       [c.mask for c in val_data], summary, plan.network.in_channels)
+    write_model_card(run_dir, cfg, plan, facts, rows, doc, names=names, device=device,
+                     n_params=sum(p.numel() for p in model.parameters()), stopped=stopped)
+    return doc

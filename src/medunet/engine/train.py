@@ -270,7 +270,8 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     train_cases, val_cases = split_cases(summary, cfg.data.val_fraction, cfg.train.seed)
     raw_train, raw_val = read_cases(train_cases), read_cases(val_cases)
     plan = (Plan.from_dict(ckpt["plan"]) if ckpt
-            else make_plan(summary, cfg, spacings=[r.spacing for r in raw_train]))
+            else make_plan(summary, cfg, spacings=[r.spacing for r in raw_train],
+                           accelerated=device.type != "cpu"))
     binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
     write_json(run_dir / "config.json", cfg.to_dict())
     write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
@@ -348,7 +349,8 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     if state.best_epoch < 0:
         raise ValueError(f"training stopped before the first validation ({stopped}); "
                          "give it more time (--time-budget) or check the data")
-    val = finalize_run(run_dir, cfg, plan, val_cases, val_data, names, device, state.rows)
+    val = finalize_run(run_dir, cfg, plan, val_cases, val_data, names, device, state.rows,
+                       summary=summary, stopped=stopped)
     log.info("done: %s; best epoch %d, val foreground Dice %.4f", stopped, state.best_epoch,
              state.best_metric)
     return RunSummary(run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed,

@@ -1,0 +1,241 @@
+"""Export a trained run to ONNX, with a numeric parity check against PyTorch.
+
+The graph is written by PyTorch's TorchScript-based exporter (``torch.onnx.export(...,
+dynamo=False)``) at opset :data:`DEFAULT_OPSET` (17, run by onnxruntime >= 1.13): it needs only
+the ``onnx`` package, not ``onnxscript``. Batch and every spatial axis are dynamic. Input
+``image``: the *normalised* image ``(B, C, *S)`` float32 with ``S`` multiples of the network's
+divisor; output ``logits``: ``(B, K, *S)``. Everything needed to prepare inputs and read outputs
+(plan with patch size, divisor and normalisation, label map, 0/255 masks) is in the sidecar
+``<model>.onnx.json`` and, as a copy, in the model's metadata under the key ``medunet``.
+
+PyTorch calls the TorchScript exporter legacy (torch >= 2.9 defaults to ``dynamo=True``, which
+needs ``onnxscript``); it is kept here because it works with torch 2.4 .. 2.13 without another
+dependency. The parity check guards either way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medunet.engine.onnx_predict import (
+    METADATA_KEY,
+    SIDECAR_FORMAT,
+    make_session,
+    require,
+    sidecar_path,
+)
+from medunet.engine.predict import Predictor
+from medunet.plan import Plan
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+#: the export fails when PyTorch and onnxruntime logits differ by this much or more
+PARITY_TOLERANCE = 1e-4
+FORMATS = ("onnx",)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_onnx` wrote and measured."""
+
+    model: Path
+    sidecar: Path
+    opset: int
+    max_abs_diff: float
+    parity_shapes: tuple[tuple[int, ...], ...]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("medunet")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+def parity_shapes(plan: Plan) -> list[tuple[int, ...]]:
+    """Two input shapes unlike the trace's: ``(1, C, ~96, ~80[, ~64])`` and ``(2, C, ~64, ...)``,
+    rounded up to the network's divisor."""
+    net = plan.network
+    d, n = net.divisor, net.spatial_dims
+    up = [int(math.ceil(s / d) * d) for s in (96, 80, 64)[:n]]
+    return [(1, net.in_channels, *up), (2, net.in_channels, *[int(math.ceil(64 / d) * d)] * n)]
+
+
+def sidecar_document(predictor: Predictor, opset: int) -> dict[str, Any]:
+    """The sidecar JSON: how to prepare inputs for the graph and read its outputs."""
+    plan, net = predictor.plan, predictor.plan.network
+    return {
+        "format": SIDECAR_FORMAT,
+        "version": 1,
+        "medunet_version": _version(),
+        "opset": opset,
+        "input": {"name": "image", "layout": "(B, C, *S)", "dtype": "float32",
+                  "normalized": plan.normalization},
+        "output": {"name": "logits", "layout": "(B, K, *S)"},
+        "labels": predictor.labels.to_dict(),
+        "binary_255": predictor.binary_255,
+        "patch_size": list(plan.patch_size),
+        "divisor": net.divisor,
+        "normalization": plan.normalization,
+        "in_channels": net.in_channels,
+        "num_classes": net.num_classes,
+        "plan": plan.to_dict(),
+    }
+
+
+def _graph_bytes(model: torch.nn.Module, example: torch.Tensor, opset: int) -> bytes:
+    spatial = {i: f"s{i - 2}" for i in range(2, example.ndim)}
+    with tempfile.TemporaryDirectory(prefix="medunet-export-") as tmp, warnings.catch_warnings():
+        # shape checks inside InstanceNorm trace as constants (the parity check runs other
+        # sizes), instance_norm is always exported with instance statistics, and torch
+        # announces that the TorchScript exporter is legacy
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*instance_norm.*train=True", category=UserWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        path = Path(tmp) / "model.onnx"
+        # torch < 2.5 has no ``dynamo`` argument and always uses the TorchScript exporter
+        legacy: dict[str, Any] = (
+            {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {})
+        torch.onnx.export(model, (example,), path, **legacy, opset_version=opset,
+                          input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": {0: "batch", **spatial},
+                                        "logits": {0: "batch", **spatial}})
+        return path.read_bytes()
+
+
+def _embed(graph: bytes, doc: dict[str, Any]) -> bytes:
+    onnx = require("onnx")
+    proto = onnx.load_from_string(graph)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(doc)
+    proto.producer_name = "medunet"
+    proto.producer_version = doc["medunet_version"]
+    return bytes(proto.SerializeToString())
+
+
+@torch.no_grad()
+def max_logit_difference(model: torch.nn.Module, graph: bytes, shapes: Sequence[tuple[int, ...]],
+                         seed: int = 0) -> float:
+    """Max ``|PyTorch - onnxruntime|`` logit over seeded standard-normal inputs of ``shapes``."""
+    session = make_session(graph)
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for shape in shapes:
+        x = torch.randn(shape, generator=gen)
+        ref = model(x).float().numpy()
+        (got,) = session.run(["logits"], {"image": x.numpy()})
+        if got.shape != ref.shape:
+            raise ValueError(f"ONNX output shape {got.shape} != PyTorch {ref.shape} for input {shape}")
+        worst = max(worst, float(np.abs(ref - got).max()))
+    return worst
+
+
+def _write_atomic(files: dict[Path, bytes]) -> None:
+    """Write every file to a temp name first, then rename them all; nothing half-written stays."""
+    tmps = {p: p.with_name(f".tmp-{p.name}") for p in files}
+    try:
+        for p, data in files.items():
+            with open(tmps[p], "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        for p, tmp in tmps.items():
+            os.replace(tmp, p)
+    finally:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+
+
+def export_onnx(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                checkpoint: str = "best", opset: int = DEFAULT_OPSET,
+                tolerance: float = PARITY_TOLERANCE) -> ExportResult:
+    """Export a run's model to ONNX and check it against PyTorch before writing anything.
+
+    Parameters
+    ----------
+    run : path
+        Run folder (its ``best.pt``, or ``last.pt`` with ``checkpoint="last"``) or a ``.pt`` file.
+    out : path
+        The ``.onnx`` file to write; the sidecar goes to ``<out>.json``.
+    checkpoint : {"best", "last"}
+    opset : int
+        ONNX opset (default 17).
+    tolerance : float
+        The largest acceptable max-abs logit difference (exclusive).
+
+    Returns
+    -------
+    ExportResult
+        Paths written, opset, and the measured max abs logit difference.
+
+    Raises
+    ------
+    ImportError
+        ``onnx`` or ``onnxruntime`` missing (``pip install 'medunet[onnx]'``).
+    FileNotFoundError
+        No run or checkpoint there.
+    ValueError
+        ``out`` is not an ``.onnx`` path, or the parity check failed (nothing is written).
+
+    Examples
+    --------
+    >>> res = export_onnx("runs/brain", "brain.onnx")            # doctest: +SKIP
+    >>> res.max_abs_diff < 1e-4                                   # doctest: +SKIP
+    True
+    """
+    out_p = Path(out)
+    if out_p.suffix != ".onnx":
+        raise ValueError(f"{out_p}: the output file must end in .onnx")
+    if Path(run).suffix == ".onnx":
+        raise ValueError(f"{run}: already an ONNX model; export takes a run folder or a .pt checkpoint")
+    require("onnx")
+    require("onnxruntime")
+    predictor = Predictor.from_run(run, device="cpu", checkpoint=checkpoint)
+    model, plan = predictor.model.eval(), predictor.plan
+    example = torch.zeros((1, plan.network.in_channels, *plan.patch_size))
+    doc = sidecar_document(predictor, opset)
+    graph = _embed(_graph_bytes(model, example, opset), doc)
+    shapes = parity_shapes(plan)
+    diff = max_logit_difference(model, graph, shapes)
+    if not diff < tolerance:
+        raise ValueError(f"{out_p}: ONNX parity check failed: max |logit difference| {diff:.3g} >= "
+                         f"{tolerance:g} on inputs {shapes}; nothing written (try another --opset)")
+    doc["parity"] = {"max_abs_logit_diff": diff, "shapes": [list(s) for s in shapes]}
+    out_p.parent.mkdir(parents=True, exist_ok=True)
+    side = sidecar_path(out_p)
+    _write_atomic({out_p: graph, side: (json.dumps(doc, indent=2) + "\n").encode()})
+    log.info("exported %s (opset %d); max |logit difference| vs PyTorch %.2e", out_p, opset, diff)
+    return ExportResult(out_p, side, opset, diff, tuple(shapes))
+
+
+def export(run: str | os.PathLike[str], out: str | os.PathLike[str], *, format: str = "onnx",
+           **kwargs: Any) -> ExportResult:
+    """Export a run in ``format`` (only ``"onnx"`` so far); see :func:`export_onnx`.
+
+    Raises
+    ------
+    ValueError
+        Unknown format.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"--format {format!r}: unknown export format; supported: {', '.join(FORMATS)}")
+    return export_onnx(run, out, **kwargs)
+
+
+__all__ = ["DEFAULT_OPSET", "PARITY_TOLERANCE", "ExportResult", "export", "export_onnx",
+           "max_logit_difference", "parity_shapes", "sidecar_document"]

@@ -1,0 +1,234 @@
+"""``RUN_DIR/model_card.md``: what a trained model is, what it was trained on, how well it did,
+and what it must not be used for."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import platform
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medunet.config import Config
+from medunet.data.cases import DatasetError, discover_cases
+from medunet.data.validate import DatasetSummary
+from medunet.plan import Plan
+
+log = logging.getLogger(__name__)
+
+LIMITATIONS = """\
+- **Research use only. Not a medical device; not for clinical use** — diagnosis, treatment
+  planning or any decision about a patient.
+- The numbers below come from the validation cases of this dataset only. They say nothing about
+  other scanners, protocols, sites, populations or label conventions; expect lower quality there
+  and evaluate on your own held-out data (`medunet evaluate RUN --data DATA --split test`).
+- Most public datasets come from one or a few sites and are small: treat the dataset as
+  single-site unless its documentation says otherwise, and mind its own licence and caveats.
+- Validation cases also chose the best checkpoint, so the validation metrics are slightly
+  optimistic; a test split that played no part in training is the honest estimate.
+- Masks are predicted per pixel (per voxel) at the input's size; no post-processing is applied."""
+
+
+@dataclass
+class DataFacts:
+    """The data section: splits with case counts; label pixel counts and image sizes over ``source``."""
+
+    root: str
+    splits: dict[str, int]
+    used: dict[str, int]
+    label_pixels: dict[int, int] = field(default_factory=dict)
+    source: str = ""
+    shapes: Counter[tuple[int, ...]] = field(default_factory=Counter)
+    channels: int = 1
+
+
+def data_facts(cfg: Config, used: Mapping[str, int], masks: Sequence[np.ndarray],
+               summary: DatasetSummary | None = None, channels: int = 1) -> DataFacts:
+    """Facts from the trainer's dataset summary, or (without one) from a listing of the dataset
+    folder, the validation ``masks`` and the network's input ``channels``."""
+    if summary is not None:
+        return DataFacts(str(summary.root), {s: len(c) for s, c in summary.cases.items()}, dict(used),
+                         dict(summary.label_pixels), "all splits", Counter(summary.shapes),
+                         summary.num_channels)
+    try:
+        cases, _ = discover_cases(cfg.data.root)
+        splits = {s: len(c) for s, c in cases.items()}
+    except DatasetError:
+        splits = {}
+    counts: Counter[int] = Counter()
+    for m in masks:
+        counts.update({i: int(n) for i, n in enumerate(np.bincount(m.ravel()))})
+    shapes = Counter(tuple(int(s) for s in m.shape) for m in masks)
+    return DataFacts(str(cfg.data.root), splits, dict(used), dict(counts),
+                     "validation cases", shapes, channels)
+
+
+def infer_stop_reason(cfg: Config, rows: Sequence[Mapping[str, Any]]) -> str:
+    """Why training ended, from the log and the config (when the trainer did not say)."""
+    if not rows:
+        return "unknown"
+    if len(rows) >= cfg.train.epochs:
+        return "epochs done"
+    if cfg.train.time_budget and float(rows[-1].get("elapsed", 0.0)) >= 60.0 * cfg.train.time_budget:
+        return "time budget spent"
+    p = cfg.train.patience
+    if p and len(rows) > p:
+        best_before = max(float(r["val_dice_fg"]) for r in rows[:-p])
+        if all(float(r["val_dice_fg"]) <= best_before for r in rows[-p:]):
+            return f"early stopping: no improvement for {p} epochs"
+    return "stopped early (see the training log)"
+
+
+def hardware(device: torch.device) -> str:
+    """The accelerator (GPU name and memory) or the CPU model, with the CPU core count."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    cpus = f"{cpu}, {os.cpu_count()} logical cores"
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"GPU {props.name} ({props.total_memory / 2**30:.0f} GiB); CPU {cpus}"
+    if device.type == "mps":
+        return f"Apple GPU (MPS); CPU {cpus}"
+    return f"CPU {cpus}"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("medunet")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    return f"{float(v):.{digits}f}"
+
+
+def _data_section(d: DataFacts, names: Sequence[str]) -> list[str]:
+    lines = ["## Data", "", f"- Dataset: `{d.root}`"]
+    if d.splits:
+        lines.append("- Splits on disk: " + ", ".join(f"{s} {n} cases" for s, n in d.splits.items()))
+    lines.append("- Used for training: " + ", ".join(f"{k} {n} cases" for k, n in d.used.items()))
+    if d.shapes:
+        sizes = ", ".join(f"{'x'.join(map(str, s))} ({n})" for s, n in d.shapes.most_common(6))
+        more = f" and {len(d.shapes) - 6} more" if len(d.shapes) > 6 else ""
+        lines.append(f"- Image sizes ({d.source}, with counts): {sizes}{more}; {d.channels} channel(s)")
+    total = sum(d.label_pixels.values())
+    lines += ["", f"| label | name | pixel share ({d.source or 'n/a'}) |", "|---|---|---|"]
+    for i, name in enumerate(names):
+        share = f"{100 * d.label_pixels.get(i, 0) / total:.2f} %" if total else "–"
+        lines.append(f"| {i} | {name} | {share} |")
+    return lines
+
+
+def _plan_section(plan: Plan, n_params: int) -> list[str]:
+    net = plan.network
+    return ["## Plan", "",
+            f"- Network: {net.spatial_dims}D U-Net, depth {net.depth}, widths {net.widths}, "
+            f"{net.norm} norm, dropout {net.dropout}, {net.in_channels} input channel(s), "
+            f"{net.num_classes} classes; {n_params:,} parameters",
+            f"- Patch {'x'.join(map(str, plan.patch_size))} (input sizes are padded to multiples of "
+            f"{net.divisor}), normalisation `{plan.normalization}`, median image shape "
+            f"{'x'.join(map(str, plan.median_shape))}",
+            "- Full plan: `plan.json`; configuration: `config.json`"]
+
+
+def _training_section(cfg: Config, rows: Sequence[Mapping[str, Any]], stopped: str,
+                      device: torch.device) -> list[str]:
+    seconds = float(rows[-1].get("elapsed", 0.0)) if rows else 0.0
+    best = max(rows, key=lambda r: float(r["val_dice_fg"])) if rows else {}
+    return ["## Training", "",
+            f"- Epochs run: {len(rows)} of at most {cfg.train.epochs}; stopped: {stopped}",
+            f"- Best epoch: {best.get('epoch', '–')} (selected on pooled validation foreground Dice)",
+            f"- Time: {seconds / 60:.1f} min ({seconds:.0f} s including validation"
+            + (f"; budget {cfg.train.time_budget} min)" if cfg.train.time_budget else ")"),
+            f"- Device: {device.type}; hardware: {hardware(device)}",
+            f"- Software: medunet {_version()}, torch {torch.__version__}, "
+            f"Python {platform.python_version()}, {platform.system()}",
+            f"- Seed {cfg.train.seed}, peak learning rate {cfg.train.lr}, loss: soft Dice + cross-entropy"]
+
+
+def _metrics_section(val: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    pooled, mc = val.get("pooled", {}), val.get("mean_case", {})
+    per_class = pooled.get("per_class", {})
+    lines = ["## Validation metrics", "",
+             f"{val.get('num_cases', 0)} validation cases, best checkpoint. *Pooled*: over all pixels "
+             "of all cases; *mean over cases*: the per-case Dice averaged (a case where the class "
+             "is absent from both masks scores 1); *cases with the class*: the mean over cases whose "
+             "reference contains it. See `metrics.json` and `report.html`.", "",
+             "| class | pooled Dice | mean-case Dice ± std | cases with the class | pooled IoU |",
+             "|---|---|---|---|---|"]
+    for name in names[1:]:
+        d, p = mc.get("dice", {}).get(name, {}), mc.get("dice_present", {}).get(name, {})
+        lines.append(f"| {name} | {_fmt(per_class.get(name, {}).get('dice'))} | "
+                     f"{_fmt(d.get('mean'))} ± {_fmt(d.get('std'))} | {_fmt(p.get('mean'))} "
+                     f"(n={p.get('n', 0)}) | {_fmt(per_class.get(name, {}).get('iou'))} |")
+    fg = mc.get("foreground_dice", {})
+    lines += ["", f"Foreground Dice: pooled {_fmt(pooled.get('foreground_dice'))}, mean over cases "
+                  f"{_fmt(fg.get('mean'))} ± {_fmt(fg.get('std'))}. Pixel accuracy "
+                  f"{_fmt(pooled.get('accuracy'))} (predicting background everywhere would score "
+                  f"{_fmt(pooled.get('background_accuracy'))})."]
+    return lines
+
+
+def render_model_card(run_name: str, cfg: Config, plan: Plan, facts: DataFacts,
+                      rows: Sequence[Mapping[str, Any]], val: Mapping[str, Any], *, stopped: str,
+                      device: torch.device, n_params: int, names: Sequence[str]) -> str:
+    """The model card as Markdown."""
+    head = [f"# Model card: {run_name}", "",
+            f"A {plan.network.spatial_dims}D U-Net segmenting {', '.join(names[1:])} "
+            f"({plan.network.num_classes} classes with background), trained with medunet {_version()} "
+            f"on {time.strftime('%Y-%m-%d')}.", "",
+            "## Intended use and limitations", "", LIMITATIONS]
+    parts = [head, _data_section(facts, names), _plan_section(plan, n_params),
+             _training_section(cfg, rows, stopped, device), _metrics_section(val, names)]
+    return "\n\n".join("\n".join(p) for p in parts) + "\n"
+
+
+def write_model_card(run_dir: Path, cfg: Config, plan: Plan, facts: DataFacts,
+                     rows: Sequence[Mapping[str, Any]], val: Mapping[str, Any], *, names: Sequence[str],
+                     device: torch.device, n_params: int, stopped: str | None = None) -> Path:
+    """Write ``run_dir/model_card.md`` atomically and return its path.
+
+    Parameters
+    ----------
+    run_dir : Path
+    cfg : Config
+    plan : Plan
+    facts : DataFacts
+        See :func:`data_facts`.
+    rows : sequence of dict
+        The rows of ``log.csv``.
+    val : dict
+        The validation ``metrics.json`` document of the best model.
+    names : sequence of str
+        Class names, background first.
+    device : torch.device
+        Where training ran.
+    n_params : int
+        Parameter count of the network.
+    stopped : str, optional
+        Why training ended (inferred from ``rows`` and ``cfg`` when not given).
+    """
+    text = render_model_card(run_dir.name, cfg, plan, facts, rows, val,
+                             stopped=stopped or infer_stop_reason(cfg, rows), device=device,
+                             n_params=n_params, names=names)
+    path = run_dir / "model_card.md"
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
