@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -11,13 +12,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from medunet.data.cases import DatasetError
+from medunet.errors import TrainingDiverged
 
 if TYPE_CHECKING:
     from medunet.config import Config
 
 log = logging.getLogger("medunet")
 
+EXIT_OK = 0
+#: bad input, bad options, or an environment that cannot hold the job (out of memory, full disk)
 EXIT_BAD_INPUT = 2
+#: training stopped on non-finite losses; the run folder keeps the last good checkpoint
+EXIT_DIVERGED = 3
+#: Ctrl-C / SIGTERM: progress saved, resume possible (128 + SIGINT)
+EXIT_INTERRUPTED = 130
 
 
 def _labels_arg(text: str) -> list[int]:
@@ -25,8 +33,8 @@ def _labels_arg(text: str) -> list[int]:
 
     try:
         return parse_label_list(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+    except ValueError as exc:  # argparse names the option itself
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--labels: ")) from exc
 
 
 def _names_arg(text: str) -> list[str]:
@@ -86,7 +94,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if summary.stopped == "interrupted":
         print(f"interrupted: progress saved in {summary.run_dir / 'last.pt'}; continue with\n"
               f"  medunet train {args.data} --out {summary.run_dir} --resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     print(f"{summary.stopped}: best epoch {summary.best_epoch}, validation foreground Dice "
           f"{summary.best_metric:.4f} ({summary.seconds / 60:.1f} min)")
     print(f"run: {summary.run_dir}  report: {summary.run_dir / 'report.html'}")
@@ -219,8 +227,17 @@ def _configure_logging(verbose: bool) -> None:
     )
 
 
+def _os_error(exc: OSError) -> str:
+    """One line for an OS error: the file, then the reason (``[Errno 28] ...`` is noise)."""
+    if exc.filename is None:
+        return str(exc)
+    hint = "; free some disk space and run again" if exc.errno == errno.ENOSPC else ""
+    return f"{exc.filename}: {exc.strerror or exc}{hint}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    """Entry point; returns the exit code: 0 ok, 2 bad input (also out of memory or a full disk),
+    3 training diverged (non-finite losses), 130 interrupted (progress saved)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
@@ -231,14 +248,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except TrainingDiverged as exc:
+        if args.verbose:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
     except (ValueError, FileNotFoundError, FileExistsError, PermissionError, ImportError) as exc:
         if args.verbose:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # e.g. a full disk: the previous files are intact (atomic writes)
+        if args.verbose:
+            raise
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

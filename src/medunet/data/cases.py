@@ -134,8 +134,12 @@ def _by_stem(files: list[Path], problems: list[Problem]) -> dict[str, Path]:
     return seen
 
 
-def _mask_stem(stem: str, masks: Mapping[str, Path]) -> str | None:
-    return next((stem + s for s in MASK_SUFFIXES if stem + s in masks), None)
+def _mask_stem(stem: str, masks: Mapping[str, Path], images: Mapping[str, object] | None = None
+               ) -> str | None:
+    """The mask stem of image ``stem``; ``x_mask`` is not ``x``'s mask when an image ``x_mask``
+    exists (it is that image's own mask: one mask never serves two images)."""
+    return next((stem + s for s in MASK_SUFFIXES
+                 if stem + s in masks and (not s or images is None or stem + s not in images)), None)
 
 
 def _ordered_channels(case_id: str, by_index: dict[int, Path], problems: list[Problem]) -> tuple[Path, ...] | None:
@@ -193,7 +197,8 @@ def pair_masks(
     channel_stems = {}
     for stem, img in images.items():
         match = CHANNEL_STEM.match(stem)
-        if match and _mask_stem(stem, masks) is None and _mask_stem(match["case"], masks) is not None:
+        if (match and _mask_stem(stem, masks, images) is None
+                and _mask_stem(match["case"], masks, images) is not None):
             channel_stems[stem] = img
     grouped = group_channels(channel_stems, problems)
     single = {s: (img,) for s, img in images.items() if s not in channel_stems}
@@ -204,7 +209,7 @@ def pair_masks(
             problems.append(Problem(files[0], f"case {stem!r} has both a single image and channel "
                                               f"files ({grouped[stem][0].name}, ...); keep one"))
             continue
-        found = _mask_stem(stem, masks)
+        found = _mask_stem(stem, masks, images)
         if found is None:
             problems.append(
                 Problem(files[0], f"no mask for this image in {mask_dir} (expected {stem}.<ext>, "
@@ -214,7 +219,8 @@ def pair_masks(
         used.add(found)
         cases.append(Case(stem, files[0], masks[found], split, channels=files[1:]))
     # the mask of a channel group refused above (gaps) is not an orphan: that problem is reported
-    claimed = {_mask_stem(m["case"], masks) for s in channel_stems if (m := CHANNEL_STEM.match(s))}
+    claimed = {_mask_stem(m["case"], masks, images) for s in channel_stems
+               if (m := CHANNEL_STEM.match(s))}
     for mstem, mpath in masks.items():
         if mstem not in used and mstem not in images and mstem not in claimed:
             problems.append(Problem(mpath, f"mask has no matching image in {image_dir}"))
@@ -281,7 +287,11 @@ def discover_cases(root: str | os.PathLike[str]) -> tuple[dict[str, list[Case]],
         missing = [d for d in (img_dir, mask_dir) if not d.is_dir()]
         for d in missing:
             problems.append(Problem(d, f"folder missing; split {split!r} needs images/ and masks/"))
-        if missing:
+        # one problem for the folder, not one per image whose mask cannot be seen
+        locked = [d for d in (img_dir, mask_dir) if d.is_dir() and not os.access(d, os.R_OK | os.X_OK)]
+        for d in locked:
+            problems.append(Problem(d, "folder is not readable (permission denied); fix its permissions"))
+        if missing or locked:
             continue
         cases = pair_masks(img_dir, mask_dir, split, problems)
         if not cases:

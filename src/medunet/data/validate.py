@@ -198,6 +198,12 @@ def _reason(exc: BaseException, path: Path) -> str:
     return msg[len(prefix):] if msg.startswith(prefix) else msg
 
 
+def problem_from_error(exc: BaseException, paths: Sequence[Path]) -> Problem:
+    """The problem a reader's error describes, on the file it names (else the first of ``paths``)."""
+    path = _named_path(exc, paths)
+    return Problem(path, _reason(exc, path))
+
+
 def inspect_dataset(
     root: str | os.PathLike[str],
     labels: Sequence[int] | None = None,

@@ -27,10 +27,17 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike[str]) -> Pa
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # name the file (a full disk)
+            raise OSError(exc.errno, f"cannot write checkpoint ({exc.strerror or exc})", str(p)) from exc
         raise
     return p
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
@@ -50,9 +57,19 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise FileNotFoundError(f"{p}: checkpoint not found")
     try:
         data = torch.load(p, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise ValueError(f"{p}: refused to load checkpoint (not plain data or corrupt: {first})") from exc
+    except pickle.UnpicklingError as exc:
+        if "weights only" not in str(exc).lower():
+            raise ValueError(f"{p}: refused to load checkpoint (corrupt: {_first_line(exc)})") from exc
+        # torch's own text suggests weights_only=False, exactly what must not be done here
+        found = [ln.strip() for ln in str(exc).splitlines() if "GLOBAL" in ln or "global" in ln]
+        raise ValueError(
+            f"{p}: refused to load checkpoint (not plain data: it holds pickled Python objects"
+            f"{': ' + found[0] if found else ''}); only checkpoints written by medunet load, "
+            "and nothing in a checkpoint is ever run"
+        ) from exc
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ValueError(f"{p}: refused to load checkpoint (corrupt or truncated: {_first_line(exc)}); "
+                         "copy it again or retrain") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{p}: not a medunet checkpoint")
     if int(data.get("version", 0)) > VERSION:

@@ -19,6 +19,7 @@ from medunet.data.labels import LabelSet, resolve_labels
 from medunet.data.validate import _reason
 from medunet.distances import BoundaryMetrics, boundary_metrics, summarise_boundary
 from medunet.io import ImageMeta, read_image, read_mask
+from medunet.io.atomic import atomic_write_text
 from medunet.io.raster import RASTER_SUFFIXES
 from medunet.metrics import case_metrics, confusion_matrix, pixel_metrics, summarise_cases
 
@@ -398,8 +399,8 @@ def write_evaluation(
     out.mkdir(parents=True, exist_ok=True)
     doc = ev.to_dict()
     paths = {"json": out / "metrics.json", "csv": out / "metrics.csv", "html": out / "report.html"}
-    _atomic_text(paths["json"], json.dumps(doc, indent=2))
-    _atomic_text(paths["csv"], _csv_text(doc["per_case"], ev.labels.names))
+    atomic_write_text(paths["json"], json.dumps(doc, indent=2))
+    atomic_write_text(paths["csv"], _csv_text(doc["per_case"], ev.labels.names))
     write_report(doc, paths["html"], gallery=_gallery(ev, gallery_size), title=title,
                  extra_figures=extra_figures)
     log.info("wrote %s", paths["html"])
@@ -419,12 +420,6 @@ def _csv_text(rows: list[dict[str, object]], names: Sequence[str]) -> str:
             r[m][n] for m in ("dice", "iou", "ref_pixels", "pred_pixels") for n in names  # type: ignore[index]
         ] + ["" if r[m][n] is None else r[m][n] for m, n in dist])  # type: ignore[index]
     return buf.getvalue()
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _gallery(ev: Evaluation, size: int) -> list:

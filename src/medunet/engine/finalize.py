@@ -17,6 +17,7 @@ from medunet.data.validate import DatasetSummary
 from medunet.engine.checkpoint import load_checkpoint
 from medunet.engine.model_card import data_facts, write_model_card
 from medunet.io import read_image
+from medunet.io.atomic import atomic_path
 from medunet.models import UNet
 from medunet.plan import Plan
 
@@ -33,7 +34,8 @@ def finalize_run(run_dir: Path, cfg: Config, plan: Plan, val_cases: Sequence[Cas
     from medunet.engine.train import validate
     from medunet.report.figures import curves_figure
 
-    (run_dir / "curves.png").write_bytes(curves_figure(rows))
+    with atomic_path(run_dir / "curves.png") as tmp:
+        tmp.write_bytes(curves_figure(rows))
     model = UNet(plan.network).to(device)
     model.load_state_dict(load_checkpoint(run_dir / "best.pt", map_location=device)["model"])
     ev, preds = validate(model, val_data, plan, names, device)

@@ -21,6 +21,7 @@ import torch
 from medunet.config import Config
 from medunet.data.cases import DatasetError, discover_cases
 from medunet.data.validate import DatasetSummary
+from medunet.io.atomic import atomic_write_text
 from medunet.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -228,7 +229,5 @@ def write_model_card(run_dir: Path, cfg: Config, plan: Plan, facts: DataFacts,
                              stopped=stopped or infer_stop_reason(cfg, rows), device=device,
                              n_params=n_params, names=names)
     path = run_dir / "model_card.md"
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)
     return path

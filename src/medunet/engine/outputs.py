@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from medunet.io import ImageMeta, case_stem, mask_output_name, write_mask
+from medunet.io.atomic import atomic_path
 from medunet.io.raster import write_raster
 
 #: overlay colours per foreground class (RGB)
@@ -15,12 +18,28 @@ PALETTE = np.array([[0, 0, 0], [255, 64, 64], [64, 200, 64], [64, 128, 255], [25
                     [200, 64, 255], [0, 220, 220]], dtype=np.float32)
 
 
+def check_output_name(name: str) -> None:
+    """Refuse a name that is not one plain file name (``ValueError``)."""
+    if (name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name
+            or os.path.isabs(name)):
+        raise ValueError(f"{name!r}: not a safe output file name (expected a plain file name)")
+
+
 def safe_output_path(out_dir: Path, name: str) -> Path:
-    """``out_dir / name`` refusing names that would escape ``out_dir``."""
-    base = Path(os.path.basename(name.replace("\\", "/")))
-    if base.name in ("", ".", "..") or base.name != name.replace("\\", "/").split("/")[-1]:
-        raise ValueError(f"{name!r}: not a safe output file name")
-    target = (out_dir / base.name).resolve()
+    """``out_dir / name`` for a plain file name; anything that could land elsewhere is refused.
+
+    Names come from input files (stems, DICOM folder names), so they are untrusted: a path
+    separator, ``..``, an absolute path, a NUL byte or an empty name raises instead of being
+    "cleaned" (two inputs must never be silently written to the same file).
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not a single plain file name, or would resolve outside ``out_dir``
+        (e.g. through a symbolic link of that name).
+    """
+    check_output_name(name)
+    target = (out_dir / name).resolve()
     if target.parent != out_dir.resolve():
         raise ValueError(f"{name!r}: output would escape {out_dir}")
     return target
@@ -59,21 +78,33 @@ def write_prediction(probs: np.ndarray, image: np.ndarray, meta: ImageMeta, out_
     stem : str, optional
         Output name stem (default: the input file's).
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
     labels = probs.argmax(axis=0)
     stem = stem if stem is not None else case_stem(meta.path)
     mask_path = safe_output_path(out_dir, mask_output_name(meta, stem))
-    write_mask(labels, meta, mask_path, binary_255=binary_255 and probs.shape[0] == 2)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _naming(mask_path):
+        write_mask(labels, meta, mask_path, binary_255=binary_255 and probs.shape[0] == 2)
     if probabilities:
         target = safe_output_path(out_dir, f"{stem}_probs.npz")
-        tmp = target.with_name(f".tmp-{target.name}")
-        with open(tmp, "wb") as fh:
+        with _naming(target), atomic_path(target) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, probabilities=probs.astype(np.float16))
-        os.replace(tmp, target)
     if overlays:
         if labels.ndim == 3:  # a volume: the axial slice through the predicted structure
             fg = np.argwhere(labels > 0)
             z = int(np.round(fg[:, 0].mean())) if len(fg) else labels.shape[0] // 2
             image, labels = image[:, z], labels[z]
-        write_raster(overlay_rgb(image, labels), safe_output_path(out_dir, f"{stem}_overlay.png"))
+        target = safe_output_path(out_dir, f"{stem}_overlay.png")
+        with _naming(target):
+            write_raster(overlay_rgb(image, labels), target)
     return mask_path
+
+
+@contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Give an OSError without a file name (a full disk inside an image library) the output's."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, f"cannot write ({exc.strerror or exc})", str(path)) from exc

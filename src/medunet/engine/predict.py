@@ -15,10 +15,13 @@ import torch
 from medunet.data.cases import DatasetError, Problem, group_channels
 from medunet.data.labels import LabelSet
 from medunet.data.resample import array_spacing, resampled_shape, resize, same_spacing
+from medunet.data.validate import problem_from_error
 from medunet.engine.checkpoint import load_checkpoint
 from medunet.engine.device import resolve_device
+from medunet.engine.memory import inference_memory
 from medunet.engine.sliding import crop, pad_to_multiple, sliding_window
-from medunet.io import ImageMeta, case_stem, read_image, read_images
+from medunet.errors import DeviceMemoryError
+from medunet.io import ImageMeta, case_stem, mask_output_name, read_image, read_images
 from medunet.models import UNet
 from medunet.plan import Plan
 
@@ -46,21 +49,28 @@ def infer_logits(
     k = plan.network.num_classes
     if plan.slicewise and image.ndim == 4:
         # a 2D network on a volume: slice by slice along the first axis, restacked
-        return torch.stack([infer_logits(model, image[:, z], plan, tta=tta, overlap=overlap)
-                            for z in range(image.shape[1])], dim=1)
+        out = torch.empty((k, *image.shape[1:]), device=image.device)
+        for z in range(image.shape[1]):
+            out[:, z] = infer_logits(model, image[:, z], plan, tta=tta, overlap=overlap)
+        return out
     x, pads = pad_to_multiple(image.unsqueeze(0), plan.network.divisor, plan.patch_size)
     whole = math.prod(x.shape[2:]) <= WHOLE_IMAGE_PATCHES * math.prod(plan.patch_size)
     flips: list[tuple[int, ...]] = [()]
     if tta:
         axes = list(range(2, x.ndim))
         flips = [tuple(a for i, a in enumerate(axes) if mask >> i & 1) for mask in range(2 ** len(axes))]
-    probs = torch.zeros((1, k, *x.shape[2:]), device=x.device)
+    probs: torch.Tensor | None = None
     for f in flips:
         xf = x.flip(f) if f else x
         logits = model(xf).float() if whole else sliding_window(model, xf, plan.patch_size, k, overlap)
         p = logits.softmax(dim=1)
-        probs += p.flip(f) if f else p
-    return crop(probs / len(flips), pads)[0]
+        del logits  # keep at most two (K, *S) maps alive
+        p = p.flip(f) if f else p
+        probs = p if probs is None else probs.add_(p)
+    assert probs is not None
+    if len(flips) > 1:
+        probs.div_(len(flips))
+    return crop(probs, pads)[0]
 
 
 def _normalize_tensor(t: torch.Tensor, scheme: str) -> torch.Tensor:
@@ -143,19 +153,52 @@ class Predictor:
             spacing = array_spacing(meta)
         else:
             img = self._as_image(x)
-        c = self.plan.network.in_channels
-        if img.shape[0] != c:
-            raise ValueError(f"input has {img.shape[0]} channel(s); this model expects {c}")
+        problem = self.input_problem(img.shape)
+        if problem is not None:
+            raise ValueError(f"{x}: {problem}" if isinstance(x, str | os.PathLike) else problem)
         shape = img.shape[1:]
-        if len(shape) != self.plan.data_dims:
-            raise ValueError(f"input is {len(shape)}D (shape {tuple(shape)}); this model was trained "
-                             f"on {self.plan.data_dims}D data")
-        t = torch.from_numpy(np.ascontiguousarray(img)).to(self.device)
-        if spacing is not None and self.plan.spacing and not same_spacing(spacing, self.plan.spacing):
-            t = resize(t, resampled_shape(shape, spacing, self.plan.spacing), "linear")
-        t = _normalize_tensor(t, self.plan.normalization)
-        probs = infer_logits(self.model, t, self.plan, tta=tta)
-        return resize(probs, shape, "linear").cpu().numpy()
+        with inference_memory(self.device, img.shape):
+            t = torch.from_numpy(np.ascontiguousarray(img)).to(self.device)
+            if spacing is not None and self.plan.spacing and not same_spacing(spacing, self.plan.spacing):
+                t = resize(t, resampled_shape(shape, spacing, self.plan.spacing), "linear")
+            t = _normalize_tensor(t, self.plan.normalization)
+            probs = infer_logits(self.model, t, self.plan, tta=tta)
+            return resize(probs, shape, "linear").cpu().numpy()
+
+    def input_problem(self, shape: Sequence[int]) -> str | None:
+        """Why an image of ``shape`` ``(C, *S)`` does not fit this model, or ``None`` when it does."""
+        c = self.plan.network.in_channels
+        if shape[0] != c:
+            return f"image has {shape[0]} channel(s); this model expects {c}"
+        if len(shape) - 1 != self.plan.data_dims:
+            return (f"image is {len(shape) - 1}D (shape {tuple(int(v) for v in shape[1:])}); this model "
+                    f"was trained on {self.plan.data_dims}D data")
+        return None
+
+    def check_files(self, inputs: Sequence[Path]) -> None:
+        """Read every input once before anything is written.
+
+        Raises
+        ------
+        DatasetError
+            Every unreadable file, every image this model cannot take (channels, dimensions)
+            and every case whose output name is unsafe, one problem each.
+        """
+        from medunet.engine.outputs import check_output_name
+
+        problems: list[Problem] = []
+        for case_id, files in self._group(list(inputs)):
+            try:
+                img, meta = read_images(files)
+                check_output_name(mask_output_name(meta, case_id))
+            except (OSError, ValueError) as exc:
+                problems.append(problem_from_error(exc, files))
+                continue
+            problem = self.input_problem(img.shape)
+            if problem is not None:
+                problems.append(Problem(files[0], problem))
+        if problems:
+            raise DatasetError(problems)
 
     def predict(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = False) -> np.ndarray:
         """Label map ``(*S)`` (int64) at the input's size."""
@@ -172,12 +215,26 @@ class Predictor:
         from medunet.engine.outputs import write_prediction
 
         written = []
+        problems: list[Problem] = []
         for case_id, files in self._group(list(inputs)):
-            img, meta = read_images(files)
-            probs = self.predict_proba(img, tta=tta, spacing=array_spacing(meta))
+            try:  # an unreadable file does not stop the others; all are reported at the end
+                img, meta = read_images(files)
+            except (OSError, ValueError) as exc:
+                problems.append(problem_from_error(exc, files))
+                continue
+            problem = self.input_problem(img.shape)
+            if problem is not None:
+                problems.append(Problem(files[0], problem))
+                continue
+            try:
+                probs = self.predict_proba(img, tta=tta, spacing=array_spacing(meta))
+            except DeviceMemoryError as exc:
+                raise DeviceMemoryError(f"{files[0]}: {exc}") from exc
             written.append(write_prediction(probs, img, meta, Path(out_dir), self.binary_255,
                                             probabilities=probabilities, overlays=overlays,
                                             stem=case_id))
+        if problems:
+            raise DatasetError(problems)
         return written
 
     def _group(self, inputs: list[Path]) -> list[tuple[str, tuple[Path, ...]]]:
@@ -196,7 +253,15 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
     """Segment a file or folder with a trained run (or an exported ``.onnx`` model, run with
     onnxruntime) and write masks of the inputs' size.
 
+    The model and every input are checked before the first file is written.
     Returns the written mask paths.
+
+    Raises
+    ------
+    DatasetError
+        Every missing, unreadable or unfitting input, one problem each.
+    FileNotFoundError, ValueError
+        The run or its checkpoint is missing, corrupt or not plain data.
     """
     from medunet.data.cases import list_images
 
@@ -204,6 +269,7 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
     for item in ([inputs] if isinstance(inputs, str | os.PathLike) else inputs):
         files.extend(list_images(item))
     predictor = Predictor.from_run(run, device=device)
+    predictor.check_files(files)
     return predictor.predict_files(files, out_dir, tta=tta, probabilities=probabilities,
                                    overlays=overlays)
 

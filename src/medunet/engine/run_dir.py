@@ -3,37 +3,50 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from medunet.io.atomic import TMP_PREFIX, atomic_write_text
+
 RUN_FILES = ("best.pt", "last.pt", "config.json", "plan.json", "log.csv", "curves.png",
              "report.html", "metrics.json", "metrics.csv", "model_card.md")
 
 
-def prepare_run_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
-    """Create ``path`` or check it may be reused.
+def check_run_dir(path: Path, *, resume: bool, overwrite: bool) -> list[str]:
+    """Check that ``path`` may be used as a run folder, changing nothing; returns the run files there.
 
     Raises
     ------
     FileExistsError
-        It holds a run and neither ``resume`` nor ``overwrite`` was asked for.
+        It is a file, or holds a run and neither ``resume`` nor ``overwrite`` was asked for.
     FileNotFoundError
         ``resume`` without a ``last.pt`` to resume from.
     """
     if path.exists() and not path.is_dir():
         raise FileExistsError(f"{path}: exists and is a file; choose another --out")
     existing = [f for f in RUN_FILES if (path / f).exists()]
-    if resume:
-        if not (path / "last.pt").is_file():
-            raise FileNotFoundError(f"{path / 'last.pt'}: nothing to resume; drop --resume to start a new run")
-        return
-    if existing and not overwrite:
+    if resume and not (path / "last.pt").is_file():
+        raise FileNotFoundError(f"{path / 'last.pt'}: nothing to resume; drop --resume to start a new run")
+    if existing and not (resume or overwrite):
         raise FileExistsError(f"{path}: already holds a run ({', '.join(existing)}); "
                               "use --resume to continue it or --overwrite to replace it")
+    return existing
+
+
+def prepare_run_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
+    """Create ``path`` or check it may be reused (see :func:`check_run_dir`); ``overwrite``
+    deletes the previous run's files."""
+    existing = check_run_dir(path, resume=resume, overwrite=overwrite)
+    if path.is_dir():  # half-written files of a killed run (kill -9 mid-write); never complete
+        for tmp in path.glob(f"{TMP_PREFIX}*"):
+            if tmp.is_file():
+                tmp.unlink()
+    if resume:
+        return
     if overwrite:
         for f in existing:
             (path / f).unlink()
@@ -43,18 +56,17 @@ def prepare_run_dir(path: Path, *, resume: bool, overwrite: bool) -> None:
 
 def write_json(path: Path, data: Any) -> None:
     """Atomic JSON write."""
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2))
 
 
 def write_log(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Rewrite ``log.csv`` atomically from all rows so far (columns from the first row)."""
+    """Rewrite ``log.csv`` atomically from all rows so far (every column any row has, in order;
+    rows of a run resumed from an older version may lack newer columns)."""
     if not rows:
         return
-    tmp = path.with_name(f".tmp-{path.name}")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval="",
+                       lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_text(path, buf.getvalue())

@@ -91,4 +91,4 @@ def sliding_window(
         for j, sl in enumerate(slices):
             out[0][(slice(None), *sl)] += logits[j] * weight
             norm[sl] += weight
-    return out / norm
+    return out.div_(norm)

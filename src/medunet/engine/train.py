@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,10 @@ from medunet.data.validate import DatasetSummary, load_dataset
 from medunet.engine.checkpoint import load_checkpoint, save_checkpoint
 from medunet.engine.device import resolve_device
 from medunet.engine.evaluate import Evaluation, evaluate_arrays
+from medunet.engine.memory import training_memory
 from medunet.engine.predict import infer_logits
-from medunet.engine.run_dir import prepare_run_dir, write_json, write_log
+from medunet.engine.run_dir import check_run_dir, prepare_run_dir, write_json, write_log
+from medunet.errors import TrainingDiverged
 from medunet.losses import dice_ce_loss
 from medunet.models import UNet
 from medunet.plan import Plan, make_plan
@@ -50,6 +52,8 @@ class RunSummary:
     seconds: float
     stopped: str
     val: dict[str, Any] = field(default_factory=dict)
+    #: training steps skipped because their loss was NaN or Inf (over the whole run)
+    skipped_steps: int = 0
 
 
 @dataclass
@@ -73,6 +77,7 @@ class TrainState:
     bad_epochs: int = 0
     elapsed: float = 0.0
     skipped_steps: int = 0
+    bad_steps_in_row: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -190,7 +195,6 @@ def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler:
     model.train()
     amp = cfg.train.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
-    bad_in_row = 0
     while state.iteration < iters:
         if cfg.train.time_budget and state.elapsed + clock() >= 60.0 * cfg.train.time_budget:
             return "time budget spent"
@@ -202,13 +206,16 @@ def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler:
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
             loss = dice_ce_loss(model(img), msk)
         if not torch.isfinite(loss):
+            # skip the update: one bad batch must not turn the weights into NaN
             state.skipped_steps += 1
-            bad_in_row += 1
-            log.warning("non-finite loss at epoch %d step %d: step skipped", state.epoch, state.iteration)
-            if bad_in_row >= MAX_BAD_STEPS:
-                return f"{MAX_BAD_STEPS} non-finite losses in a row (try a lower --lr)"
+            state.bad_steps_in_row += 1
+            log.warning("non-finite loss at epoch %d step %d: step skipped", state.epoch + 1,
+                        state.iteration + 1)
+            if state.bad_steps_in_row >= MAX_BAD_STEPS:
+                return (f"{MAX_BAD_STEPS} non-finite (NaN/Inf) losses in a row at epoch "
+                        f"{state.epoch + 1}, step {state.iteration + 1}")
         else:
-            bad_in_row = 0
+            state.bad_steps_in_row = 0
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.train.grad_clip > 0:
@@ -224,11 +231,16 @@ def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler:
     return None
 
 
-def _resolve(cfg: Config, run_dir: Path, resume: bool) -> tuple[dict[str, Any] | None, Config]:
-    if not resume:
-        return None, cfg
-    ckpt = load_checkpoint(run_dir / "last.pt")
-    return ckpt, cfg
+def _diverged(reason: str, run_dir: Path, state: TrainState, cfg: Config) -> TrainingDiverged:
+    """The error for a run stopped by non-finite losses: what happened, what is kept, what to try."""
+    last = run_dir / "last.pt"
+    kept = (f"{last} keeps the last good epoch ({state.epoch})" if last.is_file()
+            else "no epoch finished, so there is no checkpoint")
+    return TrainingDiverged(
+        f"training stopped: {reason} ({state.skipped_steps} step(s) skipped in all); {kept}. "
+        f"Try a lower learning rate (--lr {cfg.train.lr / 10:g}), --set train.amp=false on a GPU, "
+        "and check the images for extreme values; then --resume with the new --lr, or --overwrite"
+    )
 
 
 def train(config: Config, *, resume: bool = False, overwrite: bool = False,
@@ -255,6 +267,10 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
         Every problem in the dataset, before anything is written.
     FileExistsError
         ``<out>`` holds a run and neither ``resume`` nor ``overwrite`` is set.
+    TrainingDiverged
+        ``MAX_BAD_STEPS`` non-finite losses in a row; ``<out>/last.pt`` keeps the last good epoch.
+    DeviceMemoryError
+        The device ran out of memory; the message names a smaller batch and patch to try.
     """
     from medunet.engine.finalize import finalize_run
 
@@ -263,8 +279,9 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     summary = load_dataset(cfg.data.root, cfg.data.labels, cfg.data.label_names)
     assert summary.labels is not None  # load_dataset raises otherwise
     run_dir = Path(cfg.out)
-    prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
-    ckpt, cfg = _resolve(cfg, run_dir, resume)
+    # everything that can be checked is checked before the run folder is created or changed
+    check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    ckpt = load_checkpoint(run_dir / "last.pt") if resume else None
     gen = seed_everything(cfg.train.seed)
     device = resolve_device(cfg.train.device)
     train_cases, val_cases = split_cases(summary, cfg.data.val_fraction, cfg.train.seed)
@@ -273,6 +290,7 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
             else make_plan(summary, cfg, spacings=[r.spacing for r in raw_train],
                            accelerated=device.type != "cpu"))
     binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
+    prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
     write_json(run_dir / "config.json", cfg.to_dict())
     write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
                                        "train_cases": [c.case_id for c in train_cases],
@@ -305,20 +323,27 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
         save_checkpoint(_checkpoint_payload(cfg, plan, labels, binary_255, model, opt, gen, state),
                         run_dir / name)
 
+    def memory(stage: str) -> AbstractContextManager[None]:
+        return training_memory(device, plan.batch_size, plan.patch_size, plan.network.divisor, stage)
+
     with stop_on_signals() as stop:
         while state.epoch < cfg.train.epochs:
             t0 = time.perf_counter()
-            reason = train_one_epoch(model, opt, sampler, cfg, state, iters, total_steps, device, gen,
-                                     stop, callbacks, functools.partial(_seconds_since, t0))
-            if reason in ("interrupted",) or (reason and "non-finite" in reason):
+            with memory("training"):
+                reason = train_one_epoch(model, opt, sampler, cfg, state, iters, total_steps, device,
+                                         gen, stop, callbacks, functools.partial(_seconds_since, t0))
+            if reason and "non-finite" in reason:
+                # last.pt stays the last good epoch's: these weights may already be diverging
+                raise _diverged(reason, run_dir, state, cfg)
+            if reason == "interrupted":
                 state.elapsed += time.perf_counter() - t0
-                if reason == "interrupted":
-                    save("last.pt")
+                save("last.pt")
                 stopped = reason
                 break
-            ev, _ = validate(model, val_data, plan, names, device)
+            with memory("validation"):
+                ev, _ = validate(model, val_data, plan, names, device)
             row = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.iteration, 1),
-                   **val_row(ev), "lr": opt.param_groups[0]["lr"]}
+                   **val_row(ev), "lr": opt.param_groups[0]["lr"], "skipped_steps": state.skipped_steps}
             state.elapsed += time.perf_counter() - t0
             row.update(seconds=round(time.perf_counter() - t0, 3), elapsed=round(state.elapsed, 3))
             state.rows.append(row)
@@ -345,7 +370,8 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
                 break
     if stopped == "interrupted":
         log.warning("interrupted: saved %s; continue with --resume", run_dir / "last.pt")
-        return RunSummary(run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed, stopped)
+        return RunSummary(run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed,
+                          stopped, skipped_steps=state.skipped_steps)
     if state.best_epoch < 0:
         raise ValueError(f"training stopped before the first validation ({stopped}); "
                          "give it more time (--time-budget) or check the data")
@@ -354,4 +380,4 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     log.info("done: %s; best epoch %d, val foreground Dice %.4f", stopped, state.best_epoch,
              state.best_metric)
     return RunSummary(run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed,
-                      stopped, val)
+                      stopped, val, skipped_steps=state.skipped_steps)

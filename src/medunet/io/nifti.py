@@ -27,12 +27,17 @@ def _header(head: bytes, p: Path) -> tuple[int, int, str | None]:
         if len(head) >= 348 and struct.unpack(e + "i", head[:4])[0] == 348:
             dims = struct.unpack(e + "8h", head[40:56])
             datatype, bitpix = struct.unpack(e + "2h", head[70:74])
-            offset = int(struct.unpack(e + "f", head[108:112])[0])
+            raw_offset = struct.unpack(e + "f", head[108:112])[0]
+            if not math.isfinite(raw_offset) or raw_offset < 0:  # int() of inf/nan would raise
+                raise ValueError(f"{p}: invalid NIfTI header (vox_offset {raw_offset})")
+            offset = int(raw_offset)
             break
         if len(head) >= 540 and struct.unpack(e + "i", head[:4])[0] == 540:
             datatype, bitpix = struct.unpack(e + "2h", head[12:16])
             dims = struct.unpack(e + "8q", head[16:80])
             offset = struct.unpack(e + "q", head[168:176])[0]
+            if offset < 0:
+                raise ValueError(f"{p}: invalid NIfTI header (vox_offset {offset})")
             break
     else:
         raise ValueError(f"{p}: not a NIfTI file (no valid NIfTI-1/2 header); check the file and its suffix")
@@ -84,5 +89,5 @@ def check_nifti(p: Path) -> None:
         raise ValueError(f"{p}: truncated NIfTI file ({have} of {offset + nbytes} bytes); "
                          "re-export or re-copy it")
     if bad:
-        raise ValueError(f"{p}: image contains {bad} NaN or Inf voxels; replace them (e.g. with 0) "
-                         "before using the image")
+        raise ValueError(f"{p}: file contains {bad} NaN or Inf voxels; replace them (e.g. with 0) "
+                         "before using it")

@@ -153,6 +153,9 @@ def raster_to_mask(arr: np.ndarray, meta: ImageMeta) -> tuple[np.ndarray, bool]:
                 f"{meta.path}: mask holds non-integer values (float dtype {a.dtype}); "
                 "masks must hold integer labels 0..K-1"
             )
+        if a.size and float(np.abs(a).max()) >= 2**31:  # beyond what an int64 cast keeps sane
+            raise ValueError(f"{meta.path}: mask values reach {float(np.abs(a).max()):g}; "
+                             "masks must hold integer labels 0..K-1")
     if a.dtype.kind == "b":
         a = a.astype(np.uint8)
     labels = a.astype(np.int64)

@@ -160,6 +160,9 @@ def volume_to_mask(arr: np.ndarray, meta: ImageMeta) -> tuple[np.ndarray, bool]:
         if not np.array_equal(arr, np.round(arr)):
             raise ValueError(f"{meta.path}: mask holds non-integer values (float dtype {arr.dtype}); "
                              "masks must hold integer labels 0..K-1")
+        if arr.size and float(np.abs(arr).max()) >= 2**31:  # beyond what an int64 cast keeps sane
+            raise ValueError(f"{meta.path}: mask values reach {float(np.abs(arr).max()):g}; "
+                             "masks must hold integer labels 0..K-1")
     labels = arr.astype(np.int64)
     if labels.size and labels.min() < 0:
         raise ValueError(f"{meta.path}: mask holds negative values (min {labels.min()}); labels must be >= 0")

@@ -1,0 +1,74 @@
+"""Out-of-memory on the training or inference device, turned into advice the user can act on."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+
+from medunet.errors import DeviceMemoryError
+
+log = logging.getLogger(__name__)
+
+#: smallest training patch side the configuration accepts (``DataConfig``)
+MIN_PATCH = 8
+#: substrings of the RuntimeErrors torch raises when an allocation fails (CUDA, MPS, CPU)
+_OOM_TEXT = ("out of memory", "can't allocate memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed device or host allocation."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc).lower() for t in _OOM_TEXT)
+
+
+def smaller_settings(batch_size: int, patch: Sequence[int], divisor: int) -> tuple[int, list[int]]:
+    """Half the batch (at least 1) and half the patch per axis (a multiple of ``divisor``, >= 8)."""
+    def half(p: int) -> int:
+        h = max(MIN_PATCH, p // 2)
+        return -(-h // divisor) * divisor
+
+    return max(1, batch_size // 2), [half(int(p)) for p in patch]
+
+
+def _release(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+@contextmanager
+def training_memory(device: torch.device, batch_size: int, patch: Sequence[int], divisor: int,
+                    stage: str) -> Iterator[None]:
+    """Turn an out-of-memory error in ``stage`` into a :class:`DeviceMemoryError` with smaller settings."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        _release(device)
+        batch, smaller = smaller_settings(batch_size, patch, divisor)
+        flags = f"--batch-size {batch} " if batch < batch_size else ""
+        flags += f"--set data.patch_size={json.dumps(smaller, separators=(',', ':'))}"  # one shell word
+        raise DeviceMemoryError(
+            f"out of memory on {device} during {stage} (batch {batch_size}, patch {list(patch)}); "
+            f"start over with {flags} --overwrite, or train on a device with more memory"
+        ) from exc
+
+
+@contextmanager
+def inference_memory(device: torch.device, shape: Sequence[int]) -> Iterator[None]:
+    """Turn an out-of-memory error while predicting an image of ``shape`` into advice."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        _release(device)
+        size = "x".join(str(int(s)) for s in shape)
+        hint = ("run on the CPU (--device cpu), which uses main memory" if device.type != "cpu"
+                else "free memory or predict on a machine with more")
+        raise DeviceMemoryError(f"out of memory on {device} predicting an image of {size}; {hint}") from exc
