@@ -195,6 +195,8 @@ def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler:
     model.train()
     amp = cfg.train.amp and device.type == "cuda"
     amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    # fp16 needs loss scaling against gradient underflow/overflow; bf16 and fp32 do not
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
     while state.iteration < iters:
         if cfg.train.time_budget and state.elapsed + clock() >= 60.0 * cfg.train.time_budget:
             return "time budget spent"
@@ -217,10 +219,12 @@ def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler:
         else:
             state.bad_steps_in_row = 0
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
             if cfg.train.grad_clip > 0:
+                scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            opt.step()
+            scaler.step(opt)  # skips the update when the scaled gradients overflowed
+            scaler.update()
             state.loss_sum += float(loss.detach())
         state.iteration += 1
         state.step += 1
