@@ -128,3 +128,11 @@ def test_rgb_training_and_prediction(tmp_path: Path) -> None:
     assert pred.predict(img).shape == (45, 51)
     with pytest.raises(ValueError, match="channel"):
         pred.predict(img[:1])
+
+
+def test_single_training_case_validates_on_itself(tmp_path: Path) -> None:
+    data = _disc_dataset(tmp_path / "one", {"train": 1})
+    summary = train(_config(data, tmp_path / "run", epochs=1))
+    plan = json.loads((summary.run_dir / "plan.json").read_text())
+    assert plan["val_is_train"] is True and plan["val_cases"] == plan["train_cases"] == ["c00"]
+    assert (summary.run_dir / "best.pt").is_file()

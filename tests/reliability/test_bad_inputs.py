@@ -456,13 +456,6 @@ def labels_not_integers(tmp: Path, data: Path, run: Path) -> Command:
                    out)
 
 
-def single_case_cannot_be_split(tmp: Path, data: Path, run: Path) -> Command:
-    root = write_dataset(tmp / "one", {"train": 1})
-    out = tmp / "out"
-    return Command(tiny_train_args(root, out),
-                   Expect([(root, "1 training case(s) cannot be split into train and val")]), out)
-
-
 def resume_without_run(tmp: Path, data: Path, run: Path) -> Command:
     out = tmp / "out"
     return Command(tiny_train_args(data, out, "--resume"),
@@ -600,7 +593,7 @@ def evaluate_run_missing_split(tmp: Path, data: Path, run: Path) -> Command:
 
 
 COMMAND_CASES: list[Callable[[Path, Path, Path], Command]] = [
-    set_unknown_key, set_bad_value, labels_not_integers, single_case_cannot_be_split,
+    set_unknown_key, set_bad_value, labels_not_integers,
     resume_without_run, predict_missing_run, predict_corrupt_checkpoint, predict_pickle_checkpoint,
     predict_channel_mismatch, predict_wrong_dimensionality, predict_corrupt_inputs,
     predict_missing_input, predict_empty_folder, predict_unsupported_file,

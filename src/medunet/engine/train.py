@@ -91,7 +91,11 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def split_cases(summary: DatasetSummary, val_fraction: float, seed: int
                 ) -> tuple[list[Case], list[Case]]:
-    """Training and validation cases: the ``val`` split, or a seeded share of ``train``/``all``."""
+    """Training and validation cases: the ``val`` split, or a seeded share of ``train``/``all``.
+
+    A single training case (one volume, say) cannot be split: it is then also the validation
+    case, which makes validation optimistic; a warning says so and ``plan.json`` records it.
+    """
     pool = summary.cases.get("train") or summary.cases.get("all") or []
     if not pool:
         raise ValueError(f"{summary.root}: no training cases (expected train/images and train/masks)")
@@ -99,8 +103,10 @@ def split_cases(summary: DatasetSummary, val_fraction: float, seed: int
         return list(pool), list(summary.cases["val"])
     order = np.random.default_rng(seed).permutation(len(pool))
     n_val = max(1, int(round(val_fraction * len(pool))))
-    if len(pool) - n_val < 1:
-        raise ValueError(f"{summary.root}: {len(pool)} training case(s) cannot be split into train and val")
+    if len(pool) == 1:
+        log.warning("%s: only one training case and no val split: validating on the training case "
+                    "(optimistic; add a val/ split for honest model selection)", summary.root)
+        return list(pool), list(pool)
     val_idx = set(order[:n_val].tolist())
     log.info("no val split: holding out %d of %d training cases (seed %d)", n_val, len(pool), seed)
     return ([c for i, c in enumerate(pool) if i not in val_idx],
@@ -298,7 +304,8 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     write_json(run_dir / "config.json", cfg.to_dict())
     write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
                                        "train_cases": [c.case_id for c in train_cases],
-                                       "val_cases": [c.case_id for c in val_cases]})
+                                       "val_cases": [c.case_id for c in val_cases],
+                                       "val_is_train": val_cases == train_cases})
     log.info("plan: %dD network%s, patch %s, batch %d, spacing %s, depth %d, widths %s, %d classes, "
              "device %s", plan.network.spatial_dims, " on slices" if plan.slicewise else "",
              plan.patch_size, plan.batch_size, plan.spacing, plan.network.depth,
