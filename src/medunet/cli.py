@@ -79,7 +79,7 @@ def _train_config(args: argparse.Namespace) -> Config:
     sets = [f"data.root={json.dumps(str(args.data))}", f"out={json.dumps(str(run))}"]
     flags = {"train.epochs": args.epochs, "train.time_budget": args.time_budget,
              "train.batch_size": args.batch_size, "train.lr": args.lr, "train.seed": args.seed,
-             "train.device": args.device, "data.labels": args.labels}
+             "train.device": args.device, "data.labels": args.labels, "train.patience": args.patience}
     sets += [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     return cfg.override(sets + list(args.set or []))
 
@@ -180,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--seed", type=int)
+    p.add_argument("--patience", type=int, metavar="N",
+                   help="early stopping: stop after N validations without improvement (0: off)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--labels", type=_labels_arg, help="declared label values, e.g. 0,1,2")
     p.add_argument("--config", type=Path, help="JSON (or YAML) config file")
