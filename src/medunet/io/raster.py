@@ -145,6 +145,15 @@ def raster_to_mask(arr: np.ndarray, meta: ImageMeta) -> tuple[np.ndarray, bool]:
                 "save masks as single-channel integer label images (0 = background, 1..K-1)"
             )
         a = chans[..., 0]
+    return integer_labels(a, meta)
+
+
+def integer_labels(a: np.ndarray, meta: ImageMeta) -> tuple[np.ndarray, bool]:
+    """Single-channel stored mask (any format) -> int64 labels; 0/255 binary masks become 0/1.
+
+    Float masks must hold whole, finite values; negative values are refused. Returns the labels
+    and whether the 0/255 mapping was applied.
+    """
     if a.dtype.kind == "f":
         if not np.isfinite(a).all():
             raise ValueError(f"{meta.path}: mask contains NaN or Inf values; masks must hold integer labels")

@@ -30,6 +30,7 @@ import SimpleITK as sitk
 from medunet.io.dicom import read_series
 from medunet.io.meta import ImageMeta
 from medunet.io.nifti import check_nifti
+from medunet.io.raster import integer_labels
 
 log = logging.getLogger(__name__)
 
@@ -154,23 +155,7 @@ def volume_to_mask(arr: np.ndarray, meta: ImageMeta) -> tuple[np.ndarray, bool]:
     if arr.ndim != meta.ndim:
         raise ValueError(f"{meta.path}: mask has {meta.channels} channels (shape {arr.shape}); "
                          "masks must be single-channel integer label volumes")
-    if arr.dtype.kind == "f":
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{meta.path}: mask contains NaN or Inf values; masks must hold integer labels")
-        if not np.array_equal(arr, np.round(arr)):
-            raise ValueError(f"{meta.path}: mask holds non-integer values (float dtype {arr.dtype}); "
-                             "masks must hold integer labels 0..K-1")
-        if arr.size and float(np.abs(arr).max()) >= 2**31:  # beyond what an int64 cast keeps sane
-            raise ValueError(f"{meta.path}: mask values reach {float(np.abs(arr).max()):g}; "
-                             "masks must hold integer labels 0..K-1")
-    labels = arr.astype(np.int64)
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"{meta.path}: mask holds negative values (min {labels.min()}); labels must be >= 0")
-    values = np.unique(labels)
-    is_255 = bool(values.size and values[-1] == 255 and np.isin(values, (0, 255)).all())
-    if is_255:
-        labels = (labels == 255).astype(np.int64)
-    return labels, is_255
+    return integer_labels(arr, meta)
 
 
 def write_volume(
