@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,18 +187,28 @@ class Predictor:
         from medunet.engine.outputs import check_output_name
 
         problems: list[Problem] = []
+        for case_id, _, meta in self._read_inputs(inputs, problems):
+            try:
+                check_output_name(mask_output_name(meta, case_id))
+            except ValueError as exc:
+                problems.append(Problem(meta.path, str(exc)))
+        if problems:
+            raise DatasetError(problems)
+
+    def _read_inputs(self, inputs: Iterable[Path], problems: list[Problem]
+                     ) -> Iterator[tuple[str, np.ndarray, ImageMeta]]:
+        """Read each case's files; unreadable or unfit inputs go to ``problems`` and are skipped."""
         for case_id, files in self._group(list(inputs)):
             try:
                 img, meta = read_images(files)
-                check_output_name(mask_output_name(meta, case_id))
             except (OSError, ValueError) as exc:
                 problems.append(problem_from_error(exc, files))
                 continue
             problem = self.input_problem(img.shape)
             if problem is not None:
                 problems.append(Problem(files[0], problem))
-        if problems:
-            raise DatasetError(problems)
+                continue
+            yield case_id, img, meta
 
     def predict(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = False) -> np.ndarray:
         """Label map ``(*S)`` (int64) at the input's size."""
@@ -216,20 +226,12 @@ class Predictor:
 
         written = []
         problems: list[Problem] = []
-        for case_id, files in self._group(list(inputs)):
-            try:  # an unreadable file does not stop the others; all are reported at the end
-                img, meta = read_images(files)
-            except (OSError, ValueError) as exc:
-                problems.append(problem_from_error(exc, files))
-                continue
-            problem = self.input_problem(img.shape)
-            if problem is not None:
-                problems.append(Problem(files[0], problem))
-                continue
+        # an unreadable file does not stop the others; all are reported at the end
+        for case_id, img, meta in self._read_inputs(inputs, problems):
             try:
                 probs = self.predict_proba(img, tta=tta, spacing=array_spacing(meta))
             except DeviceMemoryError as exc:
-                raise DeviceMemoryError(f"{files[0]}: {exc}") from exc
+                raise DeviceMemoryError(f"{meta.path}: {exc}") from exc
             written.append(write_prediction(probs, img, meta, Path(out_dir), self.binary_255,
                                             probabilities=probabilities, overlays=overlays,
                                             stem=case_id))
