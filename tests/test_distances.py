@@ -16,6 +16,7 @@ from scipy import ndimage
 from scipy.spatial.distance import cdist
 
 from medunet.data.labels import LabelSet
+from medunet.data.resample import array_spacing
 from medunet.distances import (
     _surface_distances,
     assd,
@@ -26,7 +27,9 @@ from medunet.distances import (
     summarise_boundary,
     surface_distances,
 )
-from medunet.engine.evaluate import _array_spacing, evaluate_arrays, evaluate_dirs, write_evaluation
+from medunet.engine.evaluate import evaluate_arrays
+from medunet.engine.evaluate_files import evaluate_dirs
+from medunet.engine.evaluate_output import write_evaluation
 from medunet.io import ImageMeta
 from medunet.report.html import render_report
 
@@ -316,10 +319,9 @@ def test_summarise_boundary_counts_undefined() -> None:
 
 def test_volume_spacing_is_reversed_to_array_order() -> None:
     meta = ImageMeta(Path("ct.nii.gz"), (4, 5, 6), "int16", "volume", spacing=(0.7, 0.8, 3.0))
-    assert _array_spacing(meta, 3, raster=False) == (3.0, 0.8, 0.7)
+    assert array_spacing(meta) == (3.0, 0.8, 0.7)
     png = ImageMeta(Path("a.png"), (4, 5), "uint8", "L", spacing=(1.0, 2.0))
-    assert _array_spacing(png, 2, raster=True) == (1.0, 2.0)
-    assert _array_spacing(png, 3, raster=True) is None
+    assert array_spacing(png) == (1.0, 2.0)
 
 
 def test_evaluate_dirs_in_pixels_csv_json_and_report(tmp_path: Path, write_png: Callable) -> None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 from medunet.api import evaluate
 from medunet.config import Config
 from medunet.data import DatasetError, DatasetSummary, LabelSet, inspect_dataset, load_dataset
-from medunet.engine.evaluate import Evaluation, evaluate_arrays, evaluate_dirs, write_evaluation
+from medunet.engine.evaluate import Evaluation, evaluate_arrays
+from medunet.engine.evaluate_files import evaluate_dirs
+from medunet.engine.evaluate_output import write_evaluation
 from medunet.engine.predict import Predictor, predict
 from medunet.engine.train import RunSummary, train
 from medunet.io import ImageMeta, read_image, read_mask, write_mask

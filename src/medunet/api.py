@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from medunet.engine.evaluate import Evaluation, evaluate_dirs, write_evaluation
+from medunet.engine.evaluate import Evaluation
+from medunet.engine.evaluate_files import evaluate_dirs
+from medunet.engine.evaluate_output import write_evaluation
 
 PathLike = str | os.PathLike[str]
 

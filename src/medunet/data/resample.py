@@ -25,7 +25,7 @@ def array_spacing(meta: ImageMeta) -> tuple[float, ...]:
         return (1.0,) * meta.ndim
     sp = tuple(float(s) for s in meta.spacing[: meta.ndim])
     # volume formats store physical (x, y, z) order, the reverse of the array's axes
-    return tuple(reversed(sp)) if meta.mode == "volume" or meta.ndim == 3 else sp
+    return tuple(reversed(sp)) if meta.mode == "volume" else sp
 
 
 def target_spacing(spacings: Sequence[Sequence[float]]) -> tuple[float, ...]:

@@ -13,6 +13,7 @@ import numpy as np
 
 from medunet.data.cases import Case, DatasetError, Problem, discover_cases, read_case_image
 from medunet.data.labels import MAX_CLASSES, LabelSet, resolve_labels
+from medunet.data.resample import array_spacing
 from medunet.io import ImageMeta, geometry_difference, read_mask
 
 log = logging.getLogger(__name__)
@@ -116,11 +117,9 @@ class DatasetSummary:
         return "\n".join(lines)
 
 
-def _array_spacing(meta: ImageMeta) -> tuple[float, ...]:
-    """Spacing per array axis (physical (x, y, z) reversed for volumes), rounded for counting."""
-    sp = meta.spacing[: meta.ndim] or (1.0,) * meta.ndim
-    ordered = tuple(reversed(sp)) if meta.mode == "volume" else tuple(sp)
-    return tuple(round(float(v), 4) for v in ordered)
+def _rounded_spacing(meta: ImageMeta) -> tuple[float, ...]:
+    """Spacing per array axis, rounded for counting."""
+    return tuple(round(v, 4) for v in array_spacing(meta))
 
 
 def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> None:
@@ -139,7 +138,7 @@ def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> Non
             s.problems.append(Problem(case.mask, _reason(exc, case.mask)))
     if img is not None:
         s.shapes[imeta.shape] += 1
-        s.spacings[_array_spacing(imeta)] += 1
+        s.spacings[_rounded_spacing(imeta)] += 1
         s.channels[img.shape[0]] += 1
         s.dtypes[imeta.dtype] += 1
         s.intensity_min = min(s.intensity_min, float(img.min()))

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 from medunet.data.validate import load_dataset
-from medunet.engine.evaluate import Evaluation, evaluate_dirs, write_evaluation
+from medunet.engine.evaluate import Evaluation
+from medunet.engine.evaluate_files import evaluate_dirs
+from medunet.engine.evaluate_output import write_evaluation
 from medunet.engine.predict import Predictor
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ def finalize_run(run_dir: Path, cfg: Config, plan: Plan, val_cases: Sequence[Cas
                  stopped: str | None = None) -> dict[str, Any]:
     """Write ``curves.png``, ``report.html`` (+ metrics) for the best model on the validation set,
     and ``model_card.md`` (from ``summary`` and ``stopped`` when the trainer passes them)."""
-    from medunet.engine.evaluate import write_evaluation
+    from medunet.engine.evaluate_output import write_evaluation
     from medunet.engine.train import validate
     from medunet.report.figures import curves_figure
 
