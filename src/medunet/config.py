@@ -33,8 +33,9 @@ class DataConfig:
     label_names : list of str, optional
     val_fraction : float
         Share of training cases held out for validation when there is no ``val`` split.
-    normalization : {"zscore", "none"}
-        Per-image intensity normalisation.
+    normalization : {"auto", "zscore", "ct", "none"}
+        ``auto``: ``ct`` for CT data (``dataset.json`` says so, or intensities below -500),
+        else per-image ``zscore``; see :mod:`medunet.data.normalize`.
     patch_size : list of int, optional
         Training patch ``(H, W)``; default: planned from the median image size.
     """
@@ -43,14 +44,15 @@ class DataConfig:
     labels: list[int] | None = None
     label_names: list[str] | None = None
     val_fraction: float = 0.2
-    normalization: Literal["zscore", "none"] = "zscore"
+    normalization: Literal["auto", "zscore", "ct", "none"] = "auto"
     patch_size: list[int] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.normalization not in ("zscore", "none"):
-            raise ValueError(f"data.normalization must be 'zscore' or 'none', got {self.normalization!r}")
+        if self.normalization not in ("auto", "zscore", "ct", "none"):
+            raise ValueError("data.normalization must be 'auto', 'zscore', 'ct' or 'none', "
+                             f"got {self.normalization!r}")
         if self.patch_size is not None and any(int(p) < 8 for p in self.patch_size):
             raise ValueError(f"data.patch_size must be >= 8 per axis, got {self.patch_size}")
 

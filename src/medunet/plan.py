@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from medunet.config import Config
+from medunet.data.normalize import choose_scheme
 from medunet.data.resample import is_anisotropic, target_spacing
 from medunet.data.validate import DatasetSummary
 from medunet.models import UNetConfig
@@ -36,6 +37,8 @@ class Plan:
     data_dims : int
         2 for images, 3 for volumes (a 2D network on volumes works slice by slice).
     batch_size : int
+    intensity : dict
+        Statistics the normalisation needs at inference (CT: per-channel clip window, mean, std).
     """
 
     patch_size: tuple[int, ...]
@@ -45,6 +48,7 @@ class Plan:
     spacing: tuple[float, ...] = ()
     data_dims: int = 2
     batch_size: int = BATCH_2D
+    intensity: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def slicewise(self) -> bool:
@@ -55,13 +59,13 @@ class Plan:
         return {"patch_size": list(self.patch_size), "network": asdict(self.network),
                 "normalization": self.normalization, "median_shape": list(self.median_shape),
                 "spacing": list(self.spacing), "data_dims": self.data_dims,
-                "batch_size": self.batch_size}
+                "batch_size": self.batch_size, "intensity": dict(self.intensity)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:
         return cls(tuple(d["patch_size"]), UNetConfig(**d["network"]), str(d["normalization"]),
                    tuple(d["median_shape"]), tuple(d.get("spacing", ())), int(d.get("data_dims", 2)),
-                   int(d.get("batch_size", BATCH_2D)))
+                   int(d.get("batch_size", BATCH_2D)), dict(d.get("intensity", {})))
 
 
 def _median_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
@@ -139,4 +143,5 @@ def make_plan(summary: DatasetSummary, config: Config,
     )
     patch = tuple(_round_up(p, net.divisor) for p in patch)
     batch = config.train.batch_size or (BATCH_2D if dims == 2 else BATCH_3D)
-    return Plan(patch, net, config.data.normalization, median, tuple(spacing), data_dims, batch)
+    scheme = choose_scheme(config.data.normalization, summary.root, summary.intensity_min)
+    return Plan(patch, net, scheme, median, tuple(spacing), data_dims, batch)

@@ -136,3 +136,47 @@ def test_single_training_case_validates_on_itself(tmp_path: Path) -> None:
     plan = json.loads((summary.run_dir / "plan.json").read_text())
     assert plan["val_is_train"] is True and plan["val_cases"] == plan["train_cases"] == ["c00"]
     assert (summary.run_dir / "best.pt").is_file()
+
+
+def _ct_volumes(root: Path, n: dict[str, int]) -> Path:
+    """Tiny CT-like NIfTI volumes (air at -1000 HU, a soft-tissue block) with oblique geometry."""
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(5)
+    for split, count in n.items():
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        for i in range(count):
+            mask = np.zeros((8, 24, 20), np.uint8)
+            z, y = rng.integers(1, 4), rng.integers(3, 10)
+            mask[z : z + 4, y : y + 10, 5:15] = 1
+            img = np.where(mask > 0, rng.normal(60, 15, mask.shape), rng.normal(-1000, 20, mask.shape))
+            for arr, sub, dtype in ((img, "images", np.int16), (mask, "masks", np.uint8)):
+                im = sitk.GetImageFromArray(arr.astype(dtype))
+                im.SetSpacing((0.8, 0.9, 2.5))
+                im.SetOrigin((10.0, -20.0, 5.0))
+                im.SetDirection((0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0))
+                sitk.WriteImage(im, str(root / split / sub / f"v{i}.nii.gz"))
+    return root
+
+
+def test_ct_volumes_train_slicewise_and_predict_with_geometry(tmp_path: Path) -> None:
+    import SimpleITK as sitk
+
+    data = _ct_volumes(tmp_path / "ct", {"train": 3, "val": 1, "test": 1})
+    summary = train(_config(data, tmp_path / "run", epochs=2))
+    plan = json.loads((summary.run_dir / "plan.json").read_text())
+    assert plan["normalization"] == "ct" and plan["data_dims"] == 3
+    assert plan["network"]["spatial_dims"] == 2  # CPU: slice by slice
+    np.testing.assert_allclose(plan["spacing"], [2.5, 0.9, 0.8], rtol=1e-6)  # array (z, y, x) order
+    assert set(plan["intensity"]) == {"low", "high", "mean", "std"}
+    assert load_checkpoint(summary.run_dir / "best.pt")["plan"]["intensity"] == plan["intensity"]
+    pred = Predictor.from_run(summary.run_dir, device="cpu")
+    out = pred.predict_files([data / "test" / "images" / "v0.nii.gz"], tmp_path / "pred")
+    ref = sitk.ReadImage(str(data / "test" / "images" / "v0.nii.gz"))
+    got = sitk.ReadImage(str(out[0]))
+    assert out[0].name == "v0.nii.gz"
+    assert got.GetSize() == ref.GetSize()
+    np.testing.assert_allclose(got.GetSpacing(), ref.GetSpacing(), atol=1e-6)
+    np.testing.assert_allclose(got.GetOrigin(), ref.GetOrigin(), atol=1e-6)
+    np.testing.assert_allclose(got.GetDirection(), ref.GetDirection(), atol=1e-6)

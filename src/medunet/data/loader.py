@@ -4,29 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from medunet.data.cases import Case, read_case_image
+from medunet.data.normalize import normalize
 from medunet.data.resample import array_spacing, resample_image, resample_mask
 from medunet.io import read_mask
 
 #: foreground coordinates kept per case for oversampling (a random subset when larger)
 MAX_FG_COORDS = 20000
-
-
-def normalize(image: np.ndarray, scheme: str) -> np.ndarray:
-    """Per-image, per-channel normalisation of ``(C, *S)``; returns a new float32 array."""
-    img = image.astype(np.float32, copy=True)
-    if scheme == "none":
-        return img
-    if scheme != "zscore":
-        raise ValueError(f"unknown normalization {scheme!r}; expected 'zscore' or 'none'")
-    axes = tuple(range(1, img.ndim))
-    mean = img.mean(axis=axes, keepdims=True)
-    std = img.std(axis=axes, keepdims=True)
-    return (img - mean) / np.maximum(std, 1e-6)
 
 
 @dataclass
@@ -69,8 +58,10 @@ def _fg_coords(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def prepare_cases(raw: Sequence[RawCase], scheme: str, spacing: Sequence[float] | None = None,
-                  seed: int = 0, device: torch.device | str = "cpu") -> list[LoadedCase]:
-    """Resample to ``spacing`` (per array axis; ``None`` keeps the grid) and normalise."""
+                  seed: int = 0, device: torch.device | str = "cpu",
+                  stats: dict[str, Any] | None = None) -> list[LoadedCase]:
+    """Resample to ``spacing`` (per array axis; ``None`` keeps the grid) and normalise
+    (``stats``: what :func:`medunet.data.normalize.normalize` needs for ``scheme``)."""
     rng = np.random.default_rng(seed)
     out = []
     for r in raw:
@@ -78,7 +69,7 @@ def prepare_cases(raw: Sequence[RawCase], scheme: str, spacing: Sequence[float] 
         if spacing and len(spacing) == mask.ndim:
             img = resample_image(img, r.spacing, spacing, device)
             mask = resample_mask(mask, r.spacing, spacing, device)
-        out.append(LoadedCase(r.case_id, normalize(img, scheme), mask, _fg_coords(mask, rng)))
+        out.append(LoadedCase(r.case_id, normalize(img, scheme, stats), mask, _fg_coords(mask, rng)))
     return out
 
 

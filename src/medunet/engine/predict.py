@@ -14,6 +14,7 @@ import torch
 
 from medunet.data.cases import DatasetError, Problem, group_channels
 from medunet.data.labels import LabelSet
+from medunet.data.normalize import normalize_tensor
 from medunet.data.resample import array_spacing, resampled_shape, resize, same_spacing
 from medunet.data.validate import problem_from_error
 from medunet.engine.checkpoint import load_checkpoint
@@ -71,17 +72,6 @@ def infer_logits(
     if len(flips) > 1:
         probs.div_(len(flips))
     return crop(probs, pads)[0]
-
-
-def _normalize_tensor(t: torch.Tensor, scheme: str) -> torch.Tensor:
-    """Per-image, per-channel normalisation on the device (same maths as ``data.loader.normalize``)."""
-    if scheme == "none":
-        return t.float()
-    dims = tuple(range(1, t.ndim))
-    t = t.float()
-    mean = t.mean(dim=dims, keepdim=True)
-    std = t.std(dim=dims, keepdim=True, unbiased=False)
-    return (t - mean) / std.clamp_min(1e-6)
 
 
 class Predictor:
@@ -161,7 +151,7 @@ class Predictor:
             t = torch.from_numpy(np.ascontiguousarray(img)).to(self.device)
             if spacing is not None and self.plan.spacing and not same_spacing(spacing, self.plan.spacing):
                 t = resize(t, resampled_shape(shape, spacing, self.plan.spacing), "linear")
-            t = _normalize_tensor(t, self.plan.normalization)
+            t = normalize_tensor(t, self.plan.normalization, self.plan.intensity)
             probs = infer_logits(self.model, t, self.plan, tta=tta)
             return resize(probs, shape, "linear").cpu().numpy()
 

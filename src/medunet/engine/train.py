@@ -22,6 +22,7 @@ from medunet.config import Config
 from medunet.data.augment import augment_batch
 from medunet.data.cases import Case
 from medunet.data.loader import LoadedCase, PatchSampler, prepare_cases, read_cases, to_slices
+from medunet.data.normalize import ct_statistics
 from medunet.data.validate import DatasetSummary, load_dataset
 from medunet.engine.checkpoint import load_checkpoint, save_checkpoint
 from medunet.engine.device import resolve_device
@@ -299,6 +300,9 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     plan = (Plan.from_dict(ckpt["plan"]) if ckpt
             else make_plan(summary, cfg, spacings=[r.spacing for r in raw_train],
                            accelerated=device.type != "cpu"))
+    if plan.normalization == "ct" and not plan.intensity:
+        plan = replace(plan, intensity=ct_statistics([r.image for r in raw_train],
+                                                     [r.mask for r in raw_train], cfg.train.seed))
     binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
     prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
     write_json(run_dir / "config.json", cfg.to_dict())
@@ -310,8 +314,10 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
              "device %s", plan.network.spatial_dims, " on slices" if plan.slicewise else "",
              plan.patch_size, plan.batch_size, plan.spacing, plan.network.depth,
              plan.network.widths, plan.network.num_classes, device)
-    train_data = prepare_cases(raw_train, plan.normalization, plan.spacing, cfg.train.seed, device)
-    val_data = prepare_cases(raw_val, plan.normalization, plan.spacing, cfg.train.seed, device)
+    train_data = prepare_cases(raw_train, plan.normalization, plan.spacing, cfg.train.seed, device,
+                               plan.intensity)
+    val_data = prepare_cases(raw_val, plan.normalization, plan.spacing, cfg.train.seed, device,
+                             plan.intensity)
     del raw_train, raw_val
     model = UNet(plan.network).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
