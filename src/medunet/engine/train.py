@@ -21,7 +21,14 @@ import torch
 from medunet.config import Config
 from medunet.data.augment import augment_batch
 from medunet.data.cases import Case
-from medunet.data.loader import LoadedCase, PatchSampler, prepare_cases, read_cases, to_slices
+from medunet.data.loader import (
+    LoadedCase,
+    PatchSampler,
+    RawCase,
+    prepare_cases,
+    read_cases,
+    to_slices,
+)
 from medunet.data.normalize import ct_statistics
 from medunet.data.validate import DatasetSummary, load_dataset
 from medunet.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -254,6 +261,151 @@ def _diverged(reason: str, run_dir: Path, state: TrainState, cfg: Config) -> Tra
     )
 
 
+@dataclass
+class Run:
+    """Everything the epoch loop works on (built by :func:`setup_run`)."""
+
+    cfg: Config
+    run_dir: Path
+    plan: Plan
+    device: torch.device
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    sampler: PatchSampler
+    state: TrainState
+    val_cases: list[Case]
+    val_data: list[LoadedCase]
+    labels: dict[str, str]
+    binary_255: bool
+    iters: int
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.labels.values())
+
+    def save(self, name: str) -> None:
+        save_checkpoint(_checkpoint_payload(self.cfg, self.plan, self.labels, self.binary_255,
+                                            self.model, self.opt, self.gen, self.state),
+                        self.run_dir / name)
+
+    def memory(self, stage: str) -> AbstractContextManager[None]:
+        return training_memory(self.device, self.plan.batch_size, self.plan.patch_size,
+                               self.plan.network.divisor, stage)
+
+
+def _plan_run(cfg: Config, summary: DatasetSummary, raw_train: Sequence[RawCase],
+              ckpt: dict[str, Any] | None, device: torch.device) -> Plan:
+    if ckpt:
+        return Plan.from_dict(ckpt["plan"])
+    plan = make_plan(summary, cfg, spacings=[r.spacing for r in raw_train],
+                     accelerated=device.type != "cpu")
+    if plan.normalization == "ct":
+        plan = replace(plan, intensity=ct_statistics([r.image for r in raw_train],
+                                                     [r.mask for r in raw_train], cfg.train.seed))
+    return plan
+
+
+def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, DatasetSummary]:
+    """Validate the data, plan, prepare the run folder and build model, optimiser and sampler.
+
+    Everything that can be checked is checked before the run folder is created or changed.
+    """
+    summary = load_dataset(cfg.data.root, cfg.data.labels, cfg.data.label_names)
+    if summary.labels is None:  # load_dataset raises first; this keeps the type checker honest
+        raise ValueError(f"{cfg.data.root}: no label set")
+    run_dir = Path(cfg.out)
+    check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    ckpt = load_checkpoint(run_dir / "last.pt") if resume else None
+    gen = seed_everything(cfg.train.seed)
+    device = resolve_device(cfg.train.device)
+    train_cases, val_cases = split_cases(summary, cfg.data.val_fraction, cfg.train.seed)
+    raw_train, raw_val = read_cases(train_cases), read_cases(val_cases)
+    plan = _plan_run(cfg, summary, raw_train, ckpt, device)
+    prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    write_json(run_dir / "config.json", cfg.to_dict())
+    write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
+                                       "train_cases": [c.case_id for c in train_cases],
+                                       "val_cases": [c.case_id for c in val_cases],
+                                       "val_is_train": val_cases == train_cases})
+    log.info("plan: %dD network%s, patch %s, batch %d, spacing %s, depth %d, widths %s, %d classes, "
+             "device %s", plan.network.spatial_dims, " on slices" if plan.slicewise else "",
+             plan.patch_size, plan.batch_size, plan.spacing, plan.network.depth,
+             plan.network.widths, plan.network.num_classes, device)
+    seed = cfg.train.seed
+    train_data = prepare_cases(raw_train, plan.normalization, plan.spacing, seed, device, plan.intensity)
+    val_data = prepare_cases(raw_val, plan.normalization, plan.spacing, seed, device, plan.intensity)
+    model = UNet(plan.network).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    state = TrainState()
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        gen.set_state(ckpt["generator"])
+        state = TrainState(**ckpt["state"], rows=list(ckpt["log"]))
+        log.info("resuming from epoch %d, step %d", state.epoch, state.iteration)
+    patches = to_slices(train_data, seed) if plan.slicewise else train_data
+    sampler = PatchSampler(patches, plan.patch_size, plan.batch_size, cfg.train.foreground_fraction, gen)
+    iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS, math.ceil(len(patches) / plan.batch_size))
+    binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
+    run = Run(cfg, run_dir, plan, device, model, opt, gen, sampler, state, list(val_cases), val_data,
+              summary.labels.to_dict(), binary_255, iters)
+    return run, summary
+
+
+def _end_epoch(run: Run, t0: float, callbacks: Callbacks) -> dict[str, Any]:
+    """Validate, log, checkpoint (``best.pt`` on improvement, ``last.pt`` always)."""
+    state = run.state
+    with run.memory("validation"):
+        ev, _ = validate(run.model, run.val_data, run.plan, run.names, run.device)
+    row = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.iteration, 1),
+           **val_row(ev), "lr": run.opt.param_groups[0]["lr"], "skipped_steps": state.skipped_steps}
+    state.elapsed += time.perf_counter() - t0
+    row.update(seconds=round(time.perf_counter() - t0, 3), elapsed=round(state.elapsed, 3))
+    state.rows.append(row)
+    improved = row["val_dice_fg"] > state.best_metric
+    if improved:
+        state.best_metric, state.best_epoch, state.bad_epochs = row["val_dice_fg"], state.epoch + 1, 0
+    else:
+        state.bad_epochs += 1
+    state.epoch, state.iteration, state.loss_sum = state.epoch + 1, 0, 0.0
+    if improved:
+        run.save("best.pt")
+    run.save("last.pt")
+    write_log(run.run_dir / "log.csv", state.rows)
+    if callbacks.on_epoch:
+        callbacks.on_epoch(row)
+    return row
+
+
+def run_epochs(run: Run, callbacks: Callbacks) -> str:
+    """The epoch loop; returns why it stopped."""
+    cfg, state = run.cfg, run.state
+    total_steps = run.iters * cfg.train.epochs
+    with stop_on_signals() as stop:
+        while state.epoch < cfg.train.epochs:
+            t0 = time.perf_counter()
+            with run.memory("training"):
+                reason = train_one_epoch(run.model, run.opt, run.sampler, cfg, state, run.iters,
+                                         total_steps, run.device, run.gen, stop, callbacks,
+                                         functools.partial(_seconds_since, t0))
+            if reason and "non-finite" in reason:
+                # last.pt stays the last good epoch's: these weights may already be diverging
+                raise _diverged(reason, run.run_dir, state, cfg)
+            if reason == "interrupted":
+                state.elapsed += time.perf_counter() - t0
+                run.save("last.pt")
+                return reason
+            _end_epoch(run, t0, callbacks)
+            if reason:
+                return reason
+            if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
+                return f"early stopping: no improvement for {cfg.train.patience} epochs"
+            if stop.is_set():
+                return "interrupted"
+    return "epochs done"
+
+
 def train(config: Config, *, resume: bool = False, overwrite: bool = False,
           callbacks: Callbacks | None = None) -> RunSummary:
     """Train a U-Net as ``config`` says and leave a complete run folder in ``config.out``.
@@ -285,116 +437,19 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     """
     from medunet.engine.finalize import finalize_run
 
-    callbacks = callbacks or Callbacks()
-    cfg = config
-    summary = load_dataset(cfg.data.root, cfg.data.labels, cfg.data.label_names)
-    assert summary.labels is not None  # load_dataset raises otherwise
-    run_dir = Path(cfg.out)
-    # everything that can be checked is checked before the run folder is created or changed
-    check_run_dir(run_dir, resume=resume, overwrite=overwrite)
-    ckpt = load_checkpoint(run_dir / "last.pt") if resume else None
-    gen = seed_everything(cfg.train.seed)
-    device = resolve_device(cfg.train.device)
-    train_cases, val_cases = split_cases(summary, cfg.data.val_fraction, cfg.train.seed)
-    raw_train, raw_val = read_cases(train_cases), read_cases(val_cases)
-    plan = (Plan.from_dict(ckpt["plan"]) if ckpt
-            else make_plan(summary, cfg, spacings=[r.spacing for r in raw_train],
-                           accelerated=device.type != "cpu"))
-    if plan.normalization == "ct" and not plan.intensity:
-        plan = replace(plan, intensity=ct_statistics([r.image for r in raw_train],
-                                                     [r.mask for r in raw_train], cfg.train.seed))
-    binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
-    prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
-    write_json(run_dir / "config.json", cfg.to_dict())
-    write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
-                                       "train_cases": [c.case_id for c in train_cases],
-                                       "val_cases": [c.case_id for c in val_cases],
-                                       "val_is_train": val_cases == train_cases})
-    log.info("plan: %dD network%s, patch %s, batch %d, spacing %s, depth %d, widths %s, %d classes, "
-             "device %s", plan.network.spatial_dims, " on slices" if plan.slicewise else "",
-             plan.patch_size, plan.batch_size, plan.spacing, plan.network.depth,
-             plan.network.widths, plan.network.num_classes, device)
-    train_data = prepare_cases(raw_train, plan.normalization, plan.spacing, cfg.train.seed, device,
-                               plan.intensity)
-    val_data = prepare_cases(raw_val, plan.normalization, plan.spacing, cfg.train.seed, device,
-                             plan.intensity)
-    del raw_train, raw_val
-    model = UNet(plan.network).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    state = TrainState()
-    if ckpt:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        gen.set_state(ckpt["generator"])
-        state = TrainState(**ckpt["state"], rows=list(ckpt["log"]))
-        log.info("resuming from epoch %d, step %d", state.epoch, state.iteration)
-    patches = to_slices(train_data, cfg.train.seed) if plan.slicewise else train_data
-    sampler = PatchSampler(patches, plan.patch_size, plan.batch_size, cfg.train.foreground_fraction, gen)
-    iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS, math.ceil(len(patches) / plan.batch_size))
-    total_steps = iters * cfg.train.epochs
-    labels = summary.labels.to_dict()
-    names = list(summary.labels.names)
-    stopped = "epochs done"
-
-    def save(name: str) -> None:
-        save_checkpoint(_checkpoint_payload(cfg, plan, labels, binary_255, model, opt, gen, state),
-                        run_dir / name)
-
-    def memory(stage: str) -> AbstractContextManager[None]:
-        return training_memory(device, plan.batch_size, plan.patch_size, plan.network.divisor, stage)
-
-    with stop_on_signals() as stop:
-        while state.epoch < cfg.train.epochs:
-            t0 = time.perf_counter()
-            with memory("training"):
-                reason = train_one_epoch(model, opt, sampler, cfg, state, iters, total_steps, device,
-                                         gen, stop, callbacks, functools.partial(_seconds_since, t0))
-            if reason and "non-finite" in reason:
-                # last.pt stays the last good epoch's: these weights may already be diverging
-                raise _diverged(reason, run_dir, state, cfg)
-            if reason == "interrupted":
-                state.elapsed += time.perf_counter() - t0
-                save("last.pt")
-                stopped = reason
-                break
-            with memory("validation"):
-                ev, _ = validate(model, val_data, plan, names, device)
-            row = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.iteration, 1),
-                   **val_row(ev), "lr": opt.param_groups[0]["lr"], "skipped_steps": state.skipped_steps}
-            state.elapsed += time.perf_counter() - t0
-            row.update(seconds=round(time.perf_counter() - t0, 3), elapsed=round(state.elapsed, 3))
-            state.rows.append(row)
-            improved = row["val_dice_fg"] > state.best_metric
-            if improved:
-                state.best_metric, state.best_epoch, state.bad_epochs = row["val_dice_fg"], state.epoch + 1, 0
-            else:
-                state.bad_epochs += 1
-            state.epoch, state.iteration, state.loss_sum = state.epoch + 1, 0, 0.0
-            if improved:
-                save("best.pt")
-            save("last.pt")
-            write_log(run_dir / "log.csv", state.rows)
-            if callbacks.on_epoch:
-                callbacks.on_epoch(row)
-            if reason:
-                stopped = reason
-                break
-            if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
-                stopped = f"early stopping: no improvement for {cfg.train.patience} epochs"
-                break
-            if stop.is_set():
-                stopped = "interrupted"
-                break
+    run, summary = setup_run(config, resume=resume, overwrite=overwrite)
+    stopped = run_epochs(run, callbacks or Callbacks())
+    state = run.state
     if stopped == "interrupted":
-        log.warning("interrupted: saved %s; continue with --resume", run_dir / "last.pt")
-        return RunSummary(run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed,
-                          stopped, skipped_steps=state.skipped_steps)
+        log.warning("interrupted: saved %s; continue with --resume", run.run_dir / "last.pt")
+        return RunSummary(run.run_dir, state.epoch, state.best_epoch, state.best_metric,
+                          state.elapsed, stopped, skipped_steps=state.skipped_steps)
     if state.best_epoch < 0:
         raise ValueError(f"training stopped before the first validation ({stopped}); "
                          "give it more time (--time-budget) or check the data")
-    val = finalize_run(run_dir, cfg, plan, val_cases, val_data, names, device, state.rows,
-                       summary=summary, stopped=stopped)
+    val = finalize_run(run.run_dir, run.cfg, run.plan, run.val_cases, run.val_data, run.names,
+                       run.device, state.rows, summary=summary, stopped=stopped)
     log.info("done: %s; best epoch %d, val foreground Dice %.4f", stopped, state.best_epoch,
              state.best_metric)
-    return RunSummary(run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed,
+    return RunSummary(run.run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed,
                       stopped, val, skipped_steps=state.skipped_steps)
