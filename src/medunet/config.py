@@ -131,6 +131,9 @@ class TrainConfig:
         Mixed precision on CUDA (bf16 where supported).
     foreground_fraction : float
         Share of patches centred on a foreground pixel.
+    batch_dice : bool
+        Soft Dice over the whole batch (stable) or per sample (small structures weigh as much as
+        large ones, matching the mean-over-cases metric).
     """
 
     epochs: int = 200
@@ -145,6 +148,7 @@ class TrainConfig:
     device: Device = "auto"
     amp: bool = True
     foreground_fraction: float = 0.33
+    batch_dice: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:

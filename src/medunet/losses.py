@@ -28,18 +28,21 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1
 
 
 def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, dice_weight: float = 1.0,
-                 ce_weight: float = 1.0) -> torch.Tensor:
-    """``dice_weight * soft Dice loss + ce_weight * cross-entropy``; shapes as :func:`soft_dice_loss`."""
+                 ce_weight: float = 1.0, batch_dice: bool = True) -> torch.Tensor:
+    """``dice_weight * soft Dice loss + ce_weight * cross-entropy``; shapes as :func:`soft_dice_loss`.
+
+    ``batch_dice=False`` averages a Dice per sample, so small structures weigh as much as large ones.
+    """
     ce = F.cross_entropy(logits.float(), target.long())
-    return dice_weight * soft_dice_loss(logits, target) + ce_weight * ce
+    return dice_weight * soft_dice_loss(logits, target, batch_dice=batch_dice) + ce_weight * ce
 
 
 class DiceCELoss(nn.Module):
     """Module wrapper of :func:`dice_ce_loss`."""
 
-    def __init__(self, dice_weight: float = 1.0, ce_weight: float = 1.0) -> None:
+    def __init__(self, dice_weight: float = 1.0, ce_weight: float = 1.0, batch_dice: bool = True) -> None:
         super().__init__()
-        self.dice_weight, self.ce_weight = dice_weight, ce_weight
+        self.dice_weight, self.ce_weight, self.batch_dice = dice_weight, ce_weight, batch_dice
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return dice_ce_loss(logits, target, self.dice_weight, self.ce_weight)
+        return dice_ce_loss(logits, target, self.dice_weight, self.ce_weight, self.batch_dice)

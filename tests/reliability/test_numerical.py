@@ -21,9 +21,9 @@ def _nan_loss_on(monkeypatch: pytest.MonkeyPatch, bad: Container[int]) -> None:
     real = train_module.dice_ce_loss
     calls = [0]
 
-    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(logits: torch.Tensor, target: torch.Tensor, **kwargs: bool) -> torch.Tensor:
         n, calls[0] = calls[0], calls[0] + 1
-        value = real(logits, target)
+        value = real(logits, target, **kwargs)
         return value * float("nan") if n in bad else value
 
     monkeypatch.setattr(train_module, "dice_ce_loss", loss)

@@ -220,7 +220,7 @@ def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler:
         img, msk = sampler.sample()
         img, msk = augment_batch(img.to(device), msk.to(device), cfg.train.augment, gen)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-            loss = dice_ce_loss(model(img), msk)
+            loss = dice_ce_loss(model(img), msk, batch_dice=cfg.train.batch_dice)
         if not torch.isfinite(loss):
             # skip the update: one bad batch must not turn the weights into NaN
             state.skipped_steps += 1
