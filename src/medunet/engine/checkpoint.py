@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from medunet.io.atomic import atomic_path
+
 FORMAT = "medunet-checkpoint"
 VERSION = 1
 
@@ -20,16 +22,13 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike[str]) -> Pa
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".tmp-{p.name}")
     try:
-        with open(tmp, "wb") as fh:
+        with atomic_path(p) as tmp, open(tmp, "wb") as fh:
             torch.save({"format": FORMAT, "version": VERSION, **payload}, fh)
             fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:  # name the file (a full disk)
+            os.fsync(fh.fileno())  # on disk before the rename makes it the checkpoint
+    except OSError as exc:
+        if exc.filename is None:  # name the file (a full disk)
             raise OSError(exc.errno, f"cannot write checkpoint ({exc.strerror or exc})", str(p)) from exc
         raise
     return p

@@ -35,4 +35,4 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
+from medunet.io.atomic import atomic_path
 from medunet.io.meta import ImageMeta
 
 log = logging.getLogger(__name__)
@@ -181,17 +181,11 @@ def write_raster(arr: np.ndarray, path: str | os.PathLike[str]) -> Path:
     """Write a 2D array (``uint8``/``uint16``, grey or RGB) atomically; format from the suffix."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=p.suffix, dir=p.parent)
-    os.close(fd)
-    try:
+    with atomic_path(p) as tmp:
         if p.suffix.lower() in _TIFF:
             tifffile.imwrite(tmp, arr)
         else:
             Image.fromarray(arr).save(tmp, format=_pil_format(p))
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return p
 
 

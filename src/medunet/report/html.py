@@ -7,7 +7,6 @@ import html
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from medunet.io.atomic import atomic_write_text
 from medunet.report import figures
 
 logger = logging.getLogger(__name__)
@@ -322,16 +322,6 @@ def write_report(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     text = render_report(metrics, gallery=gallery, title=title, extra_figures=extra_figures)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(out, text)
     logger.info("wrote report %s (%d bytes)", out, len(text))
     return out
