@@ -73,12 +73,6 @@ def prepare_cases(raw: Sequence[RawCase], scheme: str, spacing: Sequence[float] 
     return out
 
 
-def load_cases(cases: Sequence[Case], scheme: str, seed: int = 0,
-               spacing: Sequence[float] | None = None) -> list[LoadedCase]:
-    """Read, resample and normalise every case once."""
-    return prepare_cases(read_cases(cases), scheme, spacing, seed)
-
-
 def to_slices(cases: Sequence[LoadedCase], seed: int = 0) -> list[LoadedCase]:
     """Volumes ``(C, Z, Y, X)`` as 2D cases ``(C, Y, X)``, one per slice of the first axis."""
     rng = np.random.default_rng(seed)

@@ -127,15 +127,14 @@ def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> Non
     try:
         img, imeta = read_case_image(case)
     except (OSError, ValueError) as exc:
-        path = _named_path(exc, case.image_files)
-        s.problems.append(Problem(path, _reason(exc, path)))
+        s.problems.append(problem_from_error(exc, case.image_files))
     mask = None
     if case.mask is not None:
         try:
             mask, mmeta = read_mask(case.mask)
             s.binary_255 += int(mmeta.binary_255)
         except (OSError, ValueError) as exc:
-            s.problems.append(Problem(case.mask, _reason(exc, case.mask)))
+            s.problems.append(problem_from_error(exc, [case.mask]))
     if img is not None:
         s.shapes[imeta.shape] += 1
         s.spacings[_rounded_spacing(imeta)] += 1

@@ -12,7 +12,7 @@ import numpy as np
 from medunet.data.cases import DatasetError, Problem, _by_stem, _files
 from medunet.data.labels import LabelSet, resolve_labels
 from medunet.data.resample import array_spacing
-from medunet.data.validate import _reason
+from medunet.data.validate import problem_from_error
 from medunet.engine.evaluate import CaseFiles, Evaluation, evaluate_arrays
 from medunet.io import read_image, read_mask
 from medunet.io.raster import RASTER_SUFFIXES
@@ -80,7 +80,7 @@ def _read_pair(f: CaseFiles, declared: LabelSet | None, problems: list[Problem]
             masks.append(arr)
             metas.append(meta)
         except (OSError, ValueError) as exc:
-            problems.append(Problem(path, _reason(exc, path)))
+            problems.append(problem_from_error(exc, [path]))
     if len(masks) < 2:
         return None
     ref, pred = masks

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,6 @@ from medunet.data.loader import LoadedCase
 from medunet.data.validate import DatasetSummary
 from medunet.engine.checkpoint import load_checkpoint
 from medunet.engine.model_card import data_facts, write_model_card
-from medunet.io import read_image
 from medunet.io.atomic import atomic_path
 from medunet.models import UNet
 from medunet.plan import Plan
@@ -26,10 +24,10 @@ log = logging.getLogger(__name__)
 
 def finalize_run(run_dir: Path, cfg: Config, plan: Plan, val_cases: Sequence[Case],
                  val_data: Sequence[LoadedCase], names: Sequence[str], device: torch.device,
-                 rows: list[dict[str, Any]], *, summary: DatasetSummary | None = None,
-                 stopped: str | None = None) -> dict[str, Any]:
+                 rows: list[dict[str, Any]], *, summary: DatasetSummary, stopped: str,
+                 n_train: int) -> dict[str, Any]:
     """Write ``curves.png``, ``report.html`` (+ metrics) for the best model on the validation set,
-    and ``model_card.md`` (from ``summary`` and ``stopped`` when the trainer passes them)."""
+    and ``model_card.md``."""
     from medunet.engine.evaluate_output import write_evaluation
     from medunet.engine.train import validate
     from medunet.report.figures import curves_figure
@@ -39,12 +37,12 @@ def finalize_run(run_dir: Path, cfg: Config, plan: Plan, val_cases: Sequence[Cas
     model = UNet(plan.network).to(device)
     model.load_state_dict(load_checkpoint(run_dir / "best.pt", map_location=device)["model"])
     ev, preds = validate(model, val_data, plan, names, device)
-    ev.loader = lambda i: (read_image(val_cases[i].image)[0], val_data[i].mask, preds[i])
+    # the gallery shows the images the model saw (resampled, normalised), already in memory
+    ev.loader = lambda i: (val_data[i].image, val_data[i].mask, preds[i])
     write_evaluation(ev, run_dir, title=f"medunet validation report — {run_dir.name}",
                      extra_figures={"Training curves": (run_dir / "curves.png").read_bytes()})
     doc = ev.to_dict()
-    used = json.loads((run_dir / "plan.json").read_text())
-    facts = data_facts(cfg, {"train": len(used.get("train_cases", [])), "validation": len(val_cases)},
+    facts = data_facts(cfg, {"train": n_train, "validation": len(val_cases)},
                        [c.mask for c in val_data], summary, plan.network.in_channels)
     write_model_card(run_dir, cfg, plan, facts, rows, doc, names=names, device=device,
                      n_params=sum(p.numel() for p in model.parameters()), stopped=stopped)

@@ -279,6 +279,7 @@ class Run:
     labels: dict[str, str]
     binary_255: bool
     iters: int
+    n_train: int
 
     @property
     def names(self) -> list[str]:
@@ -349,7 +350,7 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, Datas
     iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS, math.ceil(len(patches) / plan.batch_size))
     binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
     run = Run(cfg, run_dir, plan, device, model, opt, gen, sampler, state, list(val_cases), val_data,
-              summary.labels.to_dict(), binary_255, iters)
+              summary.labels.to_dict(), binary_255, iters, len(train_cases))
     return run, summary
 
 
@@ -448,7 +449,8 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
         raise ValueError(f"training stopped before the first validation ({stopped}); "
                          "give it more time (--time-budget) or check the data")
     val = finalize_run(run.run_dir, run.cfg, run.plan, run.val_cases, run.val_data, run.names,
-                       run.device, state.rows, summary=summary, stopped=stopped)
+                       run.device, state.rows, summary=summary, stopped=stopped,
+                       n_train=run.n_train)
     log.info("done: %s; best epoch %d, val foreground Dice %.4f", stopped, state.best_epoch,
              state.best_metric)
     return RunSummary(run.run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed,
