@@ -180,3 +180,19 @@ def test_ct_volumes_train_slicewise_and_predict_with_geometry(tmp_path: Path) ->
     np.testing.assert_allclose(got.GetSpacing(), ref.GetSpacing(), atol=1e-6)
     np.testing.assert_allclose(got.GetOrigin(), ref.GetOrigin(), atol=1e-6)
     np.testing.assert_allclose(got.GetDirection(), ref.GetDirection(), atol=1e-6)
+
+
+def test_multichannel_cases_train_and_evaluate(tmp_path: Path) -> None:
+    from medunet.api import evaluate
+
+    data = _disc_dataset(tmp_path / "mc", {"train": 4, "val": 2, "test": 2})
+    for img in list(data.glob("*/images/*.png")):  # two channels per case: x_0000, x_0001
+        arr = np.asarray(Image.open(img))
+        Image.fromarray(arr).save(img.with_name(f"{img.stem}_0000.png"))
+        Image.fromarray(255 - arr).save(img.with_name(f"{img.stem}_0001.png"))
+        img.unlink()
+    summary = train(_config(data, tmp_path / "run", epochs=1))
+    assert Predictor.from_run(summary.run_dir, device="cpu").plan.network.in_channels == 2
+    ev = evaluate(summary.run_dir, data=data, out=tmp_path / "report", device="cpu")
+    assert ev.case_ids == ["c00", "c01"]
+    assert sorted(p.name for p in (tmp_path / "report" / "predictions").iterdir()) == ["c00.png", "c01.png"]

@@ -39,7 +39,7 @@ def evaluate_run(run: str | os.PathLike[str], data: str | os.PathLike[str], out_
     out = Path(out_dir)
     pred_dir = out / "predictions"
     cases = summary.cases[split]
-    predictor.predict_files([c.image for c in cases], pred_dir, tta=tta)
+    predictor.predict_files([f for c in cases for f in c.image_files], pred_dir, tta=tta)
     split_dir = Path(data) / split
     ev = evaluate_dirs(pred_dir, split_dir / "masks", labels=list(predictor.labels.values),
                        label_names=list(predictor.labels.names), images_dir=split_dir / "images",
