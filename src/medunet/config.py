@@ -44,15 +44,15 @@ class DataConfig:
     labels: list[int] | None = None
     label_names: list[str] | None = None
     val_fraction: float = 0.2
-    normalization: Literal["auto", "zscore", "ct", "none"] = "auto"
+    normalization: Literal["auto", "zscore", "zscore_nonzero", "ct", "none"] = "auto"
     patch_size: list[int] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"data.val_fraction must be in (0, 1), got {self.val_fraction}")
-        if self.normalization not in ("auto", "zscore", "ct", "none"):
-            raise ValueError("data.normalization must be 'auto', 'zscore', 'ct' or 'none', "
-                             f"got {self.normalization!r}")
+        if self.normalization not in ("auto", "zscore", "zscore_nonzero", "ct", "none"):
+            raise ValueError("data.normalization must be 'auto', 'zscore', 'zscore_nonzero', 'ct' "
+                             f"or 'none', got {self.normalization!r}")
         if self.patch_size is not None and any(int(p) < 8 for p in self.patch_size):
             raise ValueError(f"data.patch_size must be >= 8 per axis, got {self.patch_size}")
 

@@ -143,5 +143,6 @@ def make_plan(summary: DatasetSummary, config: Config,
     )
     patch = tuple(_round_up(p, net.divisor) for p in patch)
     batch = config.train.batch_size or (BATCH_2D if dims == 2 else BATCH_3D)
-    scheme = choose_scheme(config.data.normalization, summary.root, summary.intensity_min)
+    scheme = choose_scheme(config.data.normalization, summary.root, summary.intensity_min,
+                           summary.zero_fraction)
     return Plan(patch, net, scheme, median, tuple(spacing), data_dims, batch)

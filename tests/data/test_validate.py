@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from medunet.cli import main
+from medunet.config import Config
 from medunet.data import DatasetError, inspect_dataset, load_dataset
+from medunet.plan import make_plan
 
 
 def _mask_with(shape: tuple[int, int], values: dict[tuple[int, int], int]) -> np.ndarray:
@@ -181,3 +184,20 @@ def test_acceptance_same_problems_from_the_api(
     with pytest.raises(DatasetError) as exc:
         load_dataset(tmp_path / "d", labels=[0, 1])
     assert sorted(p.path for p in exc.value.problems) == sorted(bad.values())
+
+
+def test_zero_background_is_measured_and_planned(tmp_path: Path, make_dataset: Callable[..., Path],
+                                                 write_png: Callable[[Path, np.ndarray], Path]) -> None:
+    root = make_dataset(tmp_path / "d", n=2, size=(32, 40))
+    s = load_dataset(root)
+    assert s.zero_fraction < 0.05
+    assert make_plan(s, Config()).normalization == "zscore"
+    # blank out the left half of every image: a zero background, as in skull-stripped MRI
+    for path in root.glob("*/images/*.png"):
+        img = np.array(Image.open(path))
+        img[:, :20] = 0
+        write_png(path, img)
+    s = load_dataset(root)
+    assert len(s.zero_fractions) == 6 and 0.5 <= s.zero_fraction < 0.6
+    assert s.to_dict()["zero_background_fraction"] == s.zero_fraction
+    assert make_plan(s, Config()).normalization == "zscore_nonzero"

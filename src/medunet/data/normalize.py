@@ -6,6 +6,13 @@ Schemes
 ``zscore``
     Per image and channel: ``(x - mean) / std``. Right for MRI, microscopy, photographs, where
     intensities have no absolute meaning. Needs no stored statistics.
+``zscore_nonzero``
+    As ``zscore``, but the mean and standard deviation come from the pixels that are non-zero in
+    some channel: the zero background of skull-stripped, registered or masked images is left out
+    of the statistics (nnU-Net's ``use_mask_for_norm``). With plain ``zscore`` the share of
+    background decides where tissue lands after normalisation (a small cross-section at the top
+    of a head moves brain from about 0.8 to 1.8 standard deviations); with ``zscore_nonzero`` it
+    stays put. Every pixel, background included, goes through the same affine map.
 ``ct``
     Intensities are physical (Hounsfield units): clip every channel to the 0.5th-99.5th
     percentile of the *foreground* voxels of the training set, then subtract the foreground
@@ -16,7 +23,8 @@ Schemes
 
 ``auto`` (the default of ``data.normalization``) picks ``ct`` when the dataset says CT
 (``dataset.json`` ``modality``/``channel_names`` mentioning CT) or when intensities go below
--500 (air in HU is about -1000), and ``zscore`` otherwise.
+-500 (air in HU is about -1000); else ``zscore_nonzero`` when the median image has at least
+:data:`ZERO_BACKGROUND` of its pixels exactly zero; else ``zscore``.
 """
 
 from __future__ import annotations
@@ -30,13 +38,27 @@ from typing import Any
 import numpy as np
 import torch
 
-SCHEMES = ("zscore", "ct", "none")
+SCHEMES = ("zscore", "zscore_nonzero", "ct", "none")
+#: median share of exactly-zero pixels from which ``auto`` treats zero as background
+ZERO_BACKGROUND = 0.2
 #: foreground voxels sampled per training case for the CT statistics
 SAMPLES_PER_CASE = 20000
 
 
-def choose_scheme(requested: str, root: Path, intensity_min: float) -> str:
-    """Resolve ``auto`` from ``dataset.json`` and the intensity range; other values pass through."""
+def choose_scheme(requested: str, root: Path, intensity_min: float, zero_fraction: float = 0.0) -> str:
+    """Resolve ``auto``; other values pass through.
+
+    Parameters
+    ----------
+    requested : str
+        ``data.normalization``.
+    root : Path
+        Dataset root (its ``dataset.json`` may say CT).
+    intensity_min : float
+        Lowest intensity in the dataset.
+    zero_fraction : float
+        Median over the images of the share of pixels that are zero in every channel.
+    """
     if requested != "auto":
         return requested
     meta = root / "dataset.json"
@@ -48,7 +70,9 @@ def choose_scheme(requested: str, root: Path, intensity_min: float) -> str:
         text = " ".join(str(data.get(k, "")) for k in ("modality", "channel_names", "modalities"))
         if re.search(r"\bCT\b", text):
             return "ct"
-    return "ct" if intensity_min < -500 else "zscore"
+    if intensity_min < -500:
+        return "ct"
+    return "zscore_nonzero" if zero_fraction >= ZERO_BACKGROUND else "zscore"
 
 
 def ct_statistics(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], seed: int = 0
@@ -100,6 +124,13 @@ def normalize(image: np.ndarray, scheme: str, stats: dict[str, Any] | None = Non
         lo, hi, mean, std = (np.asarray(stats[k], np.float32).reshape(shape)
                              for k in ("low", "high", "mean", "std"))
         return (np.clip(img, lo, hi) - mean) / std
+    if scheme == "zscore_nonzero":
+        inside = (img != 0).any(axis=0)
+        if inside.any():
+            values = img[:, inside]
+            mean = values.mean(axis=1).reshape((-1,) + (1,) * len(axes))
+            std = values.std(axis=1).reshape((-1,) + (1,) * len(axes))
+            return (img - mean) / np.maximum(std, 1e-6)
     mean = img.mean(axis=axes, keepdims=True)
     std = img.std(axis=axes, keepdims=True)
     return (img - mean) / np.maximum(std, 1e-6)
@@ -119,6 +150,14 @@ def normalize_tensor(t: torch.Tensor, scheme: str, stats: dict[str, Any] | None 
                              for k in ("low", "high", "mean", "std"))
         return (torch.maximum(torch.minimum(t, hi), lo) - mean) / std
     dims = tuple(range(1, t.ndim))
+    if scheme == "zscore_nonzero":
+        inside = (t != 0).any(dim=0)
+        if bool(inside.any()):
+            values = t[:, inside]
+            shape = (-1,) + (1,) * len(dims)
+            mean = values.mean(dim=1).reshape(shape)
+            std = values.std(dim=1, unbiased=False).reshape(shape)
+            return (t - mean) / std.clamp_min(1e-6)
     mean = t.mean(dim=dims, keepdim=True)
     std = t.std(dim=dims, keepdim=True, unbiased=False)
     return (t - mean) / std.clamp_min(1e-6)

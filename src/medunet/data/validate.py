@@ -40,6 +40,8 @@ class DatasetSummary:
         Distinct voxel spacings in mm **per array axis**, i.e. in the order of ``shapes``
         (``(z, y, x)`` for volumes: the reverse of ``ImageMeta.spacing``), rounded to 1e-4.
     intensity_min, intensity_max : float
+    zero_fractions : list of float
+        Per image, the share of pixels that are zero in every channel.
     binary_255 : int
         Number of masks stored as 0/255 (mapped to 0/1).
     with_foreground : dict of str to int
@@ -57,9 +59,15 @@ class DatasetSummary:
     dtypes: Counter[str] = field(default_factory=Counter)
     intensity_min: float = float("inf")
     intensity_max: float = float("-inf")
+    zero_fractions: list[float] = field(default_factory=list)
     binary_255: int = 0
     with_foreground: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def zero_fraction(self) -> float:
+        """Median share of all-zero pixels per image (0 when no image was read)."""
+        return float(np.median(self.zero_fractions)) if self.zero_fractions else 0.0
 
     @property
     def num_channels(self) -> int:
@@ -80,6 +88,7 @@ class DatasetSummary:
             "spacings": {"x".join(f"{s:g}" for s in k): v for k, v in sorted(self.spacings.items())},
             "dtypes": dict(sorted(self.dtypes.items())),
             "intensity_range": [self.intensity_min, self.intensity_max] if self.shapes else None,
+            "zero_background_fraction": self.zero_fraction,
             "labels": self.labels.to_dict() if self.labels else None,
             "labels_declared": bool(self.labels and self.labels.declared),
             "label_pixels": {str(k): v for k, v in sorted(self.label_pixels.items())},
@@ -100,7 +109,8 @@ class DatasetSummary:
         lines.append("  channels: " + ", ".join(f"{k} ({v})" for k, v in d["channels"].items()))  # type: ignore[attr-defined]
         if self.shapes:
             lines.append(f"  intensity range: {self.intensity_min:g} .. {self.intensity_max:g} "
-                         f"({', '.join(sorted(self.dtypes))})")
+                         f"({', '.join(sorted(self.dtypes))}); median image "
+                         f"{100 * self.zero_fraction:.0f} % zero pixels")
         if self.labels:
             kind = "declared" if self.labels.declared else "discovered"
             lines.append(f"  labels ({kind}):")
@@ -142,6 +152,7 @@ def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> Non
         s.dtypes[imeta.dtype] += 1
         s.intensity_min = min(s.intensity_min, float(img.min()))
         s.intensity_max = max(s.intensity_max, float(img.max()))
+        s.zero_fractions.append(float((img == 0).all(axis=0).mean()))
         if min(imeta.shape) < MIN_SIDE:
             s.problems.append(Problem(case.image, f"image is {'x'.join(map(str, imeta.shape))} "
                                                   f"pixels; at least {MIN_SIDE} per side is needed"))
