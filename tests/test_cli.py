@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -169,3 +171,15 @@ def test_evaluate_bad_labels_argument(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["evaluate", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "o"), "--labels", "a,b"])
     assert exc.value.code == 2
+
+
+def test_python_dash_m_runs_the_cli(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
+    root = make_dataset(tmp_path / "d", n=1)
+    out = tmp_path / "summary.json"
+    proc = subprocess.run([sys.executable, "-m", "medunet", "inspect", str(root), "--json", str(out)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["splits"]["train"]["cases"] == 1
+    bad = subprocess.run([sys.executable, "-m", "medunet", "inspect", str(tmp_path / "missing")],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
