@@ -7,7 +7,7 @@ time-budgeted run)::
     medunet train DATA --out RUN --time-budget B --seed S --quiet [--set ...]
     medunet evaluate RUN --data DATA --split test --out RUN_test
 
-and reads back ``RUN_test/metrics.json`` (test mean-over-cases foreground Dice, pooled Dice,
+(``--reuse`` skips the training of runs that exist and only evaluates them again), and reads back ``RUN_test/metrics.json`` (test mean-over-cases foreground Dice, pooled Dice,
 per-class and per-case Dice) and ``RUN/log.csv`` (epochs run). Results are merged into
 ``benchmarks/results/quality_2d.json`` under ``--label`` (earlier labels are kept), and a
 markdown table is printed.
@@ -54,12 +54,11 @@ def one_run(data: Path, seed: int, budget: float, work: Path, overrides: list[st
     sets = [arg for kv in overrides for arg in ("--set", kv)]
     started = time.perf_counter()
     trained = None
-    if not (reuse and (report / "metrics.json").is_file()):
+    if not (reuse and (run / "best.pt").is_file()):
         _run([*medunet, "train", str(data), "--out", str(run), "--time-budget", str(budget),
               "--seed", str(seed), "--quiet", "--overwrite", *sets])
         trained = round(time.perf_counter() - started, 1)
-        _run([*medunet, "evaluate", str(run), "--data", str(data), "--split", "test", "--out",
-              str(report)])
+    _run([*medunet, "evaluate", str(run), "--data", str(data), "--split", "test", "--out", str(report)])
     metrics = json.loads((report / "metrics.json").read_text())
     with (run / "log.csv").open(newline="") as f:
         epochs = sum(1 for _ in csv.DictReader(f))
@@ -88,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="default")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--reuse", action="store_true",
-                        help="read runs whose WORK/<dataset>_seed<S>_test/metrics.json exists instead of "
-                             "training again")
+                        help="do not train again where WORK/<dataset>_seed<S>/best.pt exists (evaluation "
+                             "always runs: it takes seconds)")
     args = parser.parse_args(argv)
 
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from medunet.cli import main
+from medunet.engine.predict import Predictor
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,22 @@ def test_predict_cli_file_and_folder(trained: tuple[Path, Path], tmp_path: Path)
     single = tmp_path / "single"
     assert main(["predict", str(run), str(data / "test" / "images" / "s0.png"), "--out", str(single)]) == 0
     assert (single / "s0.png").is_file()
+
+
+def test_predict_flip_tta_is_the_default(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    data, run = trained
+    image = data / "test" / "images" / "s0.png"
+    for flag in ([], ["--tta"], ["--no-tta"]):
+        out = tmp_path / ("default" if not flag else flag[0].strip("-"))
+        assert main(["predict", str(run), str(image), "--out", str(out), "--probabilities",
+                     "--device", "cpu", *flag]) == 0
+    probs = {d: np.load(tmp_path / d / "s0_probs.npz")["probabilities"] for d in ("default", "tta", "no-tta")}
+    np.testing.assert_array_equal(probs["default"], probs["tta"])
+    predictor = Predictor.from_run(run, device="cpu")
+    np.testing.assert_allclose(probs["tta"], predictor.predict_proba(image).astype(np.float16), atol=1e-3)
+    np.testing.assert_allclose(probs["no-tta"], predictor.predict_proba(image, tta=False).astype(np.float16),
+                               atol=1e-3)
+    assert not np.array_equal(probs["tta"], probs["no-tta"])
 
 
 def test_evaluate_run_cli(trained: tuple[Path, Path], tmp_path: Path) -> None:

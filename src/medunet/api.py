@@ -22,7 +22,7 @@ def evaluate(
     labels: Sequence[int] | None = None,
     label_names: Sequence[str] | None = None,
     images: PathLike | None = None,
-    tta: bool = False,
+    tta: bool = True,
     device: str = "auto",
     nsd_tolerance: float = 1.0,
 ) -> Evaluation:

@@ -165,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=_labels_arg, help="declared label values, e.g. 0,1,2")
     p.add_argument("--label-names", type=_names_arg, help="comma-separated class names")
     p.add_argument("--images", type=Path, help="image folder for the overlay gallery")
-    p.add_argument("--tta", action="store_true", help="flip test-time augmentation (with a run)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                   help="with a run: average over all flips of the image axes (default; --no-tta is 4x "
+                        "faster in 2D, 8x in 3D)")
     p.add_argument("--nsd-tolerance", type=float, default=1.0, metavar="MM",
                    help="normalised surface Dice tolerance in mm (in pixels for 2D raster masks)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
@@ -197,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                                           "(run with onnxruntime)")
     p.add_argument("input", type=Path, help="an image file or a folder of images")
     p.add_argument("--out", type=Path, required=True, help="output folder for the masks")
-    p.add_argument("--tta", action="store_true", help="average over flips (slower, a little better)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                   help="average over all flips of the image axes (default; --no-tta is 4x faster in "
+                        "2D, 8x in 3D)")
     p.add_argument("--probabilities", action="store_true", help="also write <stem>_probs.npz")
     p.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])

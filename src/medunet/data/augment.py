@@ -64,11 +64,7 @@ def _affine_matrices(n: int, dims: int, cfg: AugmentConfig, gen: torch.Generator
 
 def random_affine(image: torch.Tensor, mask: torch.Tensor, cfg: AugmentConfig,
                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotate (in-plane) and scale a random subset of the batch; masks use nearest sampling.
-
-    What comes into view from outside the image takes each sample's (per-channel) minimum,
-    i.e. the background of a normalised image, and label 0, rather than a grey 0.
-    """
+    """Rotate (in-plane) and scale a random subset of the batch; masks use nearest sampling."""
     n, dims = image.shape[0], image.ndim - 2
     sel = _rand(gen, n) < cfg.p_affine
     theta = _affine_matrices(n, dims, cfg, gen)
@@ -77,9 +73,7 @@ def random_affine(image: torch.Tensor, mask: torch.Tensor, cfg: AugmentConfig,
     idx = sel.nonzero().flatten().to(image.device)
     th = theta[sel].to(image.device, image.dtype)
     grid = F.affine_grid(th, [len(idx), 1, *image.shape[2:]], align_corners=False)
-    floor = image[idx].amin(dim=tuple(range(2, image.ndim)), keepdim=True)
-    img = F.grid_sample(image[idx] - floor, grid, mode="bilinear", padding_mode="zeros",
-                        align_corners=False) + floor
+    img = F.grid_sample(image[idx], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     msk = F.grid_sample(mask[idx].unsqueeze(1).to(image.dtype), grid, mode="nearest",
                         padding_mode="zeros", align_corners=False).squeeze(1).to(mask.dtype)
     image, mask = image.clone(), mask.clone()

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def evaluate_run(run: str | os.PathLike[str], data: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                 *, split: str = "test", tta: bool = False, device: str = "auto",
+                 *, split: str = "test", tta: bool = True, device: str = "auto",
                  nsd_tolerance: float = 1.0) -> Evaluation:
     """Predict ``DATA/<split>/images`` with a run's best model into ``out_dir/predictions`` and
     write ``metrics.json``, ``metrics.csv`` and ``report.html`` into ``out_dir``.

@@ -124,7 +124,7 @@ class Predictor:
             arr = arr[None]
         return arr
 
-    def predict_proba(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = False,
+    def predict_proba(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = True,
                       spacing: Sequence[float] | None = None) -> np.ndarray:
         """Class probabilities ``(K, *S)`` float32 at the input's size and grid.
 
@@ -133,7 +133,8 @@ class Predictor:
         x : ndarray or path
             A path, or an array ``(C, *S)`` / ``(*S)`` of raw (un-normalised) intensities.
         tta : bool
-            Average over all flips.
+            Average over all flips of the spatial axes (default, as nnU-Net's mirroring:
+            4 forward passes in 2D, 8 in 3D; ``False`` is that much faster).
         spacing : sequence of float, optional
             Spacing of an array input per array axis (a path brings its own); volumes are
             resampled to the training spacing and the probabilities back to the input grid.
@@ -200,12 +201,12 @@ class Predictor:
                 continue
             yield case_id, img, meta
 
-    def predict(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = False) -> np.ndarray:
+    def predict(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = True) -> np.ndarray:
         """Label map ``(*S)`` (int64) at the input's size."""
         return self.predict_proba(x, tta=tta).argmax(axis=0)
 
     def predict_files(self, inputs: Iterable[Path], out_dir: str | os.PathLike[str], *,
-                      tta: bool = False, probabilities: bool = False, overlays: bool = False
+                      tta: bool = True, probabilities: bool = False, overlays: bool = False
                       ) -> list[Path]:
         """Predict each input and write its mask (and optional extras) into ``out_dir``.
 
@@ -240,7 +241,7 @@ class Predictor:
 
 
 def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
-            out_dir: str | os.PathLike[str], *, tta: bool = False, probabilities: bool = False,
+            out_dir: str | os.PathLike[str], *, tta: bool = True, probabilities: bool = False,
             overlays: bool = False, device: str = "auto") -> list[Path]:
     """Segment a file or folder with a trained run (or an exported ``.onnx`` model, run with
     onnxruntime) and write masks of the inputs' size.
