@@ -92,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    entry: dict[str, Any] = {
+    # datasets measured earlier under the same label are kept (one dataset per call is fine)
+    entry: dict[str, Any] = results.get(args.label, {}) | {
         "budget_minutes": args.budget,
         "overrides": args.overrides,
         "machine": f"{platform.machine()}, {platform.system()}, python {platform.python_version()}",
-        "datasets": {},
     }
+    entry.setdefault("datasets", {})
     results[args.label] = entry
     rows = []
     for name in args.datasets:
