@@ -7,8 +7,9 @@ time-budgeted run)::
     medunet train DATA --out RUN --time-budget B --seed S --quiet [--set ...]
     medunet evaluate RUN --data DATA --split test --out RUN_test
 
-(``--reuse`` skips the training of runs that exist and only evaluates them again), and reads back ``RUN_test/metrics.json`` (test mean-over-cases foreground Dice, pooled Dice,
-per-class and per-case Dice) and ``RUN/log.csv`` (epochs run). Results are merged into
+(``--reuse`` skips the training of runs that exist and only evaluates them again), and reads
+back ``RUN_test/metrics.json`` (test mean-over-cases foreground Dice, pooled Dice, per-class and
+per-case Dice) and ``RUN/log.csv`` (epochs run). Results are merged into
 ``benchmarks/results/quality_2d.json`` under ``--label`` (earlier labels are kept), and a
 markdown table is printed.
 
@@ -16,7 +17,7 @@ Usage::
 
     python benchmarks/quality_2d.py --datasets colin27_brain mni152_tissue --seeds 0 1 2 \\
         [--budget 10] [--data-root ../shared/data] [--work runs/quality] [--label NAME] \\
-        [--set key=value ...]
+        [--set key=value ...] [--reuse]
 """
 
 from __future__ import annotations
