@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,16 @@ from medunet.config import Config
 #: options that keep every training run in these tests to a second or two on a CPU
 TINY_SETS = ("model.base_width=4", "model.depth=3", "train.batch_size=2", 'train.device="cpu"',
              "train.iterations_per_epoch=3", "train.lr=0.01")
+
+
+class PicklePayload:
+    """Pickles to a call of ``os.system``: loading it must never run the command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"echo pwned > {self.marker}",))
 
 
 def disc_pair(rng: np.random.Generator, size: tuple[int, int] = (16, 16)) -> tuple[np.ndarray, np.ndarray]:

@@ -21,7 +21,7 @@ import SimpleITK as sitk
 import tifffile
 import torch
 from PIL import Image
-from reliability_kit import CliResult, disc_pair, tiny_train_args, write_dataset
+from reliability_kit import CliResult, PicklePayload, disc_pair, tiny_train_args, write_dataset
 
 from medunet.engine.checkpoint import FORMAT, VERSION
 
@@ -421,16 +421,6 @@ class Command:
     out: Path | None
 
 
-class _Payload:
-    """Pickles to a call of ``os.system``: loading it must never run the command."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (os.system, (f"echo pwned > {self.marker}",))
-
-
 def _run_copy(run: Path, tmp: Path) -> Path:
     copy = tmp / "run"
     shutil.copytree(run, copy)
@@ -479,7 +469,7 @@ def predict_corrupt_checkpoint(tmp: Path, data: Path, run: Path) -> Command:
 def predict_pickle_checkpoint(tmp: Path, data: Path, run: Path) -> Command:
     evil = tmp / "evil"
     evil.mkdir()
-    torch.save({"format": FORMAT, "version": VERSION, "model": _Payload(tmp / "pwned")}, evil / "best.pt")
+    torch.save({"format": FORMAT, "version": VERSION, "model": PicklePayload(tmp / "pwned")}, evil / "best.pt")
     out = tmp / "out"
     return Command(["predict", evil, data / "test" / "images", "--out", out],
                    Expect([(evil / "best.pt", "refused to load checkpoint (not plain data")]), out)

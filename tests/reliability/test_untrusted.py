@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from reliability_kit import CliResult
+from reliability_kit import CliResult, PicklePayload
 
 import medunet
 from medunet.engine.checkpoint import FORMAT, VERSION
@@ -28,22 +28,12 @@ from medunet.io import read_image
 # --- crafted checkpoints -----------------------------------------------------------------------
 
 
-class _Payload:
-    """Pickles to a call of ``os.system``: loading it must never run the command."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (os.system, (f"echo pwned > {self.marker}",))
-
-
 def _evil_run(tmp: Path, tiny_run: Path) -> Path:
     """A run folder whose ``best.pt`` is the real one plus a pickle payload in its plan."""
     evil = tmp / "evil"
     evil.mkdir()
     data = torch.load(tiny_run / "best.pt", weights_only=True)
-    data["plan"] = {**data["plan"], "extra": _Payload(tmp / "pwned")}
+    data["plan"] = {**data["plan"], "extra": PicklePayload(tmp / "pwned")}
     torch.save(data, evil / "best.pt")
     assert data["format"] == FORMAT and data["version"] == VERSION
     return evil

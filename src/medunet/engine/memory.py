@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 
 import torch
 
@@ -41,34 +41,36 @@ def _release(device: torch.device) -> None:
 
 
 @contextmanager
-def training_memory(device: torch.device, batch_size: int, patch: Sequence[int], divisor: int,
-                    stage: str) -> Iterator[None]:
-    """Turn an out-of-memory error in ``stage`` into a :class:`DeviceMemoryError` with smaller settings."""
+def _advise_on_oom(device: torch.device, advice: Callable[[], str]) -> Iterator[None]:
+    """Re-raise an out-of-memory error inside the block as :class:`DeviceMemoryError` (``advice()``)."""
     try:
         yield
     except (RuntimeError, MemoryError) as exc:
         if not is_out_of_memory(exc):
             raise
         _release(device)
+        raise DeviceMemoryError(advice()) from exc
+
+
+def training_memory(device: torch.device, batch_size: int, patch: Sequence[int], divisor: int,
+                    stage: str) -> AbstractContextManager[None]:
+    """Turn an out-of-memory error in ``stage`` into a :class:`DeviceMemoryError` with smaller settings."""
+    def advice() -> str:
         batch, smaller = smaller_settings(batch_size, patch, divisor)
         flags = f"--batch-size {batch} " if batch < batch_size else ""
         flags += f"--set data.patch_size={json.dumps(smaller, separators=(',', ':'))}"  # one shell word
-        raise DeviceMemoryError(
-            f"out of memory on {device} during {stage} (batch {batch_size}, patch {list(patch)}); "
-            f"start over with {flags} --overwrite, or train on a device with more memory"
-        ) from exc
+        return (f"out of memory on {device} during {stage} (batch {batch_size}, patch {list(patch)}); "
+                f"start over with {flags} --overwrite, or train on a device with more memory")
+
+    return _advise_on_oom(device, advice)
 
 
-@contextmanager
-def inference_memory(device: torch.device, shape: Sequence[int]) -> Iterator[None]:
+def inference_memory(device: torch.device, shape: Sequence[int]) -> AbstractContextManager[None]:
     """Turn an out-of-memory error while predicting an image of ``shape`` into advice."""
-    try:
-        yield
-    except (RuntimeError, MemoryError) as exc:
-        if not is_out_of_memory(exc):
-            raise
-        _release(device)
+    def advice() -> str:
         size = "x".join(str(int(s)) for s in shape)
         hint = ("run on the CPU (--device cpu), which uses main memory" if device.type != "cpu"
                 else "free memory or predict on a machine with more")
-        raise DeviceMemoryError(f"out of memory on {device} predicting an image of {size}; {hint}") from exc
+        return f"out of memory on {device} predicting an image of {size}; {hint}"
+
+    return _advise_on_oom(device, advice)
