@@ -221,7 +221,8 @@ def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler:
         img, msk = augment_batch(img.to(device), msk.to(device), cfg.train.augment, gen)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
             loss = dice_ce_loss(model(img), msk, batch_dice=cfg.train.batch_dice)
-        if not torch.isfinite(loss):
+        value = float(loss.detach())  # the one host sync of the step
+        if not math.isfinite(value):
             # skip the update: one bad batch must not turn the weights into NaN
             state.skipped_steps += 1
             state.bad_steps_in_row += 1
@@ -239,11 +240,11 @@ def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
             scaler.step(opt)  # skips the update when the scaled gradients overflowed
             scaler.update()
-            state.loss_sum += float(loss.detach())
+            state.loss_sum += value
         state.iteration += 1
         state.step += 1
         if callbacks.on_step:
-            callbacks.on_step(state.epoch, state.iteration, iters, float(loss.detach()))
+            callbacks.on_step(state.epoch, state.iteration, iters, value)
         if stop.is_set():
             return "interrupted"
     return None
