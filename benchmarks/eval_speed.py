@@ -39,7 +39,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from medunet.data import LabelSet
-from medunet.engine.evaluate import evaluate_arrays
+from medunet.evaluation.arrays import evaluate_arrays
 from medunet.metrics import confusion_matrix, pixel_metrics
 
 RESULTS = Path(__file__).resolve().parent / "results" / "eval_speed.json"

@@ -20,7 +20,7 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 from medunet.data.labels import LabelSet
-from medunet.engine.predict import Predictor
+from medunet.inference.predictor import Predictor
 from medunet.models import UNet, UNetConfig
 from medunet.plan import Plan
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from medunet.cli import main
-from medunet.engine.predict import Predictor
+from medunet.inference.predictor import Predictor
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ from scipy import ndimage
 from scipy.spatial.distance import cdist
 
 from medunet.data.labels import LabelSet
-from medunet.data.resample import array_spacing
 from medunet.distances import (
     _surface_distances,
     assd,
@@ -27,10 +26,11 @@ from medunet.distances import (
     summarise_boundary,
     surface_distances,
 )
-from medunet.engine.evaluate import evaluate_arrays
-from medunet.engine.evaluate_files import evaluate_dirs
-from medunet.engine.evaluate_output import write_evaluation
+from medunet.evaluation.arrays import evaluate_arrays
+from medunet.evaluation.files import evaluate_dirs
+from medunet.evaluation.writing import write_evaluation
 from medunet.io import ImageMeta
+from medunet.io.meta import array_spacing
 from medunet.report.html import render_report
 
 ANISO = (6.5, 0.78, 0.78)

@@ -1,24 +1,44 @@
 """medunet: train U-Nets for medical image segmentation and report how good they are.
 
-The public API mirrors the CLI: :func:`inspect_dataset`, :func:`train`, :func:`predict` /
-:class:`Predictor`, :func:`evaluate`.
+The public API mirrors the CLI, one function per command: :func:`inspect_dataset`, :func:`train`,
+:func:`predict` / :class:`Predictor`, :func:`evaluate`, :func:`export`. Names are imported on
+first use (PEP 562), so ``import medunet`` and model-free evaluation never import torch.
 """
 
 from __future__ import annotations
 
-from medunet.api import evaluate
-from medunet.config import Config
-from medunet.data import DatasetError, DatasetSummary, LabelSet, inspect_dataset, load_dataset
-from medunet.engine.evaluate import Evaluation, evaluate_arrays
-from medunet.engine.evaluate_files import evaluate_dirs
-from medunet.engine.evaluate_output import write_evaluation
-from medunet.engine.predict import Predictor, predict
-from medunet.engine.train import RunSummary, train
-from medunet.io import ImageMeta, read_image, read_mask, write_mask
-from medunet.models import UNet, UNetConfig
-from medunet.plan import Plan, make_plan
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: public name -> module that defines it
+_EXPORTS = {
+    "Config": "medunet.config",
+    "DatasetError": "medunet.data.cases",
+    "DatasetSummary": "medunet.data.check",
+    "LabelSet": "medunet.data.labels",
+    "inspect_dataset": "medunet.data.check",
+    "check_dataset": "medunet.data.check",
+    "Evaluation": "medunet.evaluation.arrays",
+    "evaluate_arrays": "medunet.evaluation.arrays",
+    "evaluate_dirs": "medunet.evaluation.files",
+    "write_evaluation": "medunet.evaluation.writing",
+    "evaluate": "medunet.evaluation",
+    "Predictor": "medunet.inference.predictor",
+    "predict": "medunet.inference.predictor",
+    "TrainResult": "medunet.training.state",
+    "train": "medunet.training",
+    "export_model": "medunet.export",
+    "ImageMeta": "medunet.io.meta",
+    "read_image": "medunet.io",
+    "read_mask": "medunet.io",
+    "write_mask": "medunet.io",
+    "UNet": "medunet.models.unet",
+    "UNetConfig": "medunet.models.unet",
+    "Plan": "medunet.plan",
+    "make_plan": "medunet.plan",
+}
 
 __all__ = [
     "Config",
@@ -29,14 +49,15 @@ __all__ = [
     "LabelSet",
     "Plan",
     "Predictor",
-    "RunSummary",
+    "TrainResult",
     "UNet",
     "UNetConfig",
+    "check_dataset",
     "evaluate",
     "evaluate_arrays",
     "evaluate_dirs",
+    "export_model",
     "inspect_dataset",
-    "load_dataset",
     "make_plan",
     "predict",
     "read_image",
@@ -45,3 +66,35 @@ __all__ = [
     "write_evaluation",
     "write_mask",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medunet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:  # the type checker sees the real names
+    from medunet.config import Config
+    from medunet.data.cases import DatasetError
+    from medunet.data.check import DatasetSummary, check_dataset, inspect_dataset
+    from medunet.data.labels import LabelSet
+    from medunet.evaluation import evaluate
+    from medunet.evaluation.arrays import Evaluation, evaluate_arrays
+    from medunet.evaluation.files import evaluate_dirs
+    from medunet.evaluation.writing import write_evaluation
+    from medunet.export import export_model
+    from medunet.inference.predictor import Predictor, predict
+    from medunet.io import read_image, read_mask, write_mask
+    from medunet.io.meta import ImageMeta
+    from medunet.models.unet import UNet, UNetConfig
+    from medunet.plan import Plan, make_plan
+    from medunet.training import train
+    from medunet.training.state import TrainResult

@@ -56,7 +56,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from medunet.api import evaluate
+    from medunet.evaluation import evaluate
 
     ev = evaluate(args.pred, args.ref, out=args.out, data=args.data, split=args.split,
                   labels=args.labels, label_names=args.label_names, images=args.images,
@@ -85,8 +85,8 @@ def _train_config(args: argparse.Namespace) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from medunet.engine.progress import progress_callbacks
-    from medunet.engine.train import train
+    from medunet.training import train
+    from medunet.training.progress import progress_callbacks
 
     cfg = _train_config(args)
     with progress_callbacks(enabled=not args.quiet) as callbacks:
@@ -102,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from medunet.engine.predict import predict
+    from medunet.inference.predictor import predict
 
     written = predict(args.run, args.input, args.out, tta=args.tta, probabilities=args.probabilities,
                       overlays=args.overlays, device=args.device)
@@ -111,9 +111,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from medunet.engine.export import export
+    from medunet.export import export_model
 
-    res = export(args.run, args.out, format=args.format, checkpoint=args.checkpoint, opset=args.opset)
+    res = export_model(args.run, args.out, format=args.format, checkpoint=args.checkpoint, opset=args.opset)
     print(f"wrote {res.model} and {res.sidecar.name} (opset {res.opset}); parity with PyTorch: "
           f"max |logit difference| {res.max_abs_diff:.2e}")
     return 0
@@ -121,7 +121,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from medunet.demo import run_demo
-    from medunet.engine.progress import progress_callbacks
+    from medunet.training.progress import progress_callbacks
 
     with progress_callbacks(enabled=not args.quiet) as callbacks:
         result = run_demo(args.out, time_budget=args.time_budget, callbacks=callbacks)

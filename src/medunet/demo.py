@@ -10,9 +10,9 @@ from importlib import resources
 from pathlib import Path
 
 from medunet.config import Config
-from medunet.engine.assess import evaluate_run
-from medunet.engine.evaluate import Evaluation
-from medunet.engine.train import Callbacks, RunSummary, train
+from medunet.evaluation.arrays import Evaluation
+from medunet.evaluation.run import evaluate_run
+from medunet.training import Callbacks, TrainResult, train
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def sample_dataset() -> Path:
 class DemoResult:
     """Where the demo left its outputs."""
 
-    run: RunSummary
+    run: TrainResult
     evaluation: Evaluation
     report: Path
 

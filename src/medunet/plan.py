@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from medunet.config import Config
+from medunet.data.check import DatasetSummary
 from medunet.data.normalize import choose_scheme
 from medunet.data.resample import is_anisotropic, target_spacing
-from medunet.data.validate import DatasetSummary
 from medunet.models import UNetConfig
 
 #: training patches above this many pixels/voxels are shrunk (keeps a CPU step around a second)

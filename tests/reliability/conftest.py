@@ -36,7 +36,7 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished one-epoch run trained on ``tiny_data`` (grey input, 2 classes). Do not modify it."""
-    from medunet.engine.train import train
+    from medunet.training import train
 
     out = tmp_path_factory.mktemp("tiny_run") / "run"
     train(tiny_config(tiny_data, out, "train.epochs=1", "train.iterations_per_epoch=2"))

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 from reliability_kit import CliResult, PicklePayload, disc_pair, tiny_train_args, write_dataset
 
-from medunet.engine.checkpoint import FORMAT, VERSION
+from medunet.checkpoint import FORMAT, VERSION
 
 # --- file builders -----------------------------------------------------------------------------
 

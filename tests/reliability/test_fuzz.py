@@ -2,7 +2,7 @@
 pairing never gives a mask to two images and every problem names a file, and the metrics keep
 their bounds, symmetries and agreement with scikit-learn.
 
-(Pad/crop/tiling arithmetic: ``tests/engine/test_sliding.py``.)
+(Pad/crop/tiling arithmetic: ``tests/inference/test_sliding.py``.)
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Interrupted runs lose nothing: SIGTERM saves and resumes exactly, a crash mid-write or
 ``kill -9`` leaves the last complete checkpoint, and ``--resume`` carries on.
 
-(Ctrl-C with bit-identical resume: ``tests/engine/test_train.py``; atomic checkpoint writes
-in isolation: ``tests/engine/test_checkpoint.py``.)
+(Ctrl-C with bit-identical resume: ``tests/training/test_train.py``; atomic checkpoint writes
+in isolation: ``tests/test_checkpoint.py``.)
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import pytest
 import torch
 from reliability_kit import CliResult, tiny_config, tiny_train_args
 
-from medunet.engine.checkpoint import load_checkpoint
-from medunet.engine.train import Callbacks, train
+from medunet.checkpoint import load_checkpoint
+from medunet.training import Callbacks, train
 
 
 def _signal_at(sig: signal.Signals, epoch: int, it: int) -> Callable[[int, int, int, float], None]:
@@ -61,7 +61,7 @@ def test_sigterm_saves_last_and_resume_is_bit_identical(tiny_data: Path, tmp_pat
 @contextmanager
 def _cli_signal(monkeypatch: pytest.MonkeyPatch, sig: signal.Signals) -> Iterator[None]:
     """Make ``medunet train``'s progress callbacks send ``sig`` at epoch 1, step 2."""
-    import medunet.engine.progress as progress
+    import medunet.training.progress as progress
 
     @contextmanager
     def callbacks(enabled: bool = True) -> Iterator[Callbacks]:

@@ -11,9 +11,10 @@ import pytest
 import torch
 from reliability_kit import CliResult, tiny_config, tiny_train_args
 
-import medunet.engine.train as train_module
-from medunet.engine.checkpoint import load_checkpoint
-from medunet.engine.train import MAX_BAD_STEPS, train
+import medunet.training.loop as train_module
+from medunet.checkpoint import load_checkpoint
+from medunet.training import train
+from medunet.training.loop import MAX_BAD_STEPS
 
 
 def _nan_loss_on(monkeypatch: pytest.MonkeyPatch, bad: Container[int]) -> None:

@@ -1,7 +1,7 @@
 """Resources: out-of-memory gives the settings to try instead; a full disk leaves the previous
 files intact and no temporary files.
 
-(Checkpoints on a full disk: ``tests/engine/test_checkpoint.py::test_failed_write_keeps_previous_file``
+(Checkpoints on a full disk: ``tests/test_checkpoint.py::test_failed_write_keeps_previous_file``
 and, inside a training run, ``test_interrupts.py::test_crash_while_writing_last_pt_keeps_the_previous_one``.)
 """
 
@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from reliability_kit import CliResult, tiny_train_args
 
-from medunet.engine.memory import is_out_of_memory, smaller_settings
+from medunet.device import is_out_of_memory, smaller_settings
 from medunet.models import UNet
 
 # --- out of memory -----------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Untrusted files: checkpoints never run code, output names never leave the output folder,
 and nothing in medunet touches the network.
 
-(``load_checkpoint`` on pickle payloads: ``tests/engine/test_checkpoint.py``.)
+(``load_checkpoint`` on pickle payloads: ``tests/test_checkpoint.py``.)
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from PIL import Image
 from reliability_kit import CliResult, PicklePayload
 
 import medunet
-from medunet.engine.checkpoint import FORMAT, VERSION
-from medunet.engine.outputs import safe_output_path, write_prediction
+from medunet.checkpoint import FORMAT, VERSION
+from medunet.inference.outputs import safe_output_path, write_prediction
 from medunet.io import read_image
 
 # --- crafted checkpoints -----------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Datasets on disk: discovering cases, validating them up front, summarising them."""
 
 from medunet.data.cases import Case, DatasetError, Problem, discover_cases, list_images, pair_masks
+from medunet.data.check import DatasetSummary, check_dataset, inspect_dataset
 from medunet.data.labels import LabelSet, resolve_labels
-from medunet.data.validate import DatasetSummary, inspect_dataset, load_dataset
 
 __all__ = [
     "Case",
@@ -13,7 +13,7 @@ __all__ = [
     "discover_cases",
     "inspect_dataset",
     "list_images",
-    "load_dataset",
+    "check_dataset",
     "pair_masks",
     "resolve_labels",
 ]

@@ -11,8 +11,9 @@ import torch
 
 from medunet.data.cases import Case, read_case_image
 from medunet.data.normalize import normalize
-from medunet.data.resample import array_spacing, resample_image, resample_mask
+from medunet.data.resample import resample_image, resample_mask
 from medunet.io import read_mask
+from medunet.io.meta import array_spacing
 
 #: foreground coordinates kept per case for oversampling (a random subset when larger)
 MAX_FG_COORDS = 20000

@@ -1,7 +1,7 @@
 """Resampling between voxel grids (on the GPU when the tensors live there).
 
 Spacing here is always given per **array axis** (``(Z, Y, X)`` order for volumes); use
-:func:`array_spacing` to get it from an :class:`~medunet.io.ImageMeta`, whose ``spacing`` follows
+:func:`medunet.io.meta.array_spacing` to get it from an :class:`~medunet.io.ImageMeta`, whose ``spacing`` follows
 the file's physical ``(x, y, z)`` convention.
 """
 
@@ -13,19 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from medunet.io.meta import ImageMeta
-
 #: an axis whose spacing is this many times the finest one is "low resolution" (nnU-Net's rule)
 ANISOTROPY_RATIO = 3.0
-
-
-def array_spacing(meta: ImageMeta) -> tuple[float, ...]:
-    """Spacing per array axis: physical ``(x, y, z)`` reversed for volumes; 1.0 when unknown."""
-    if not meta.spacing:
-        return (1.0,) * meta.ndim
-    sp = tuple(float(s) for s in meta.spacing[: meta.ndim])
-    # volume formats store physical (x, y, z) order, the reverse of the array's axes
-    return tuple(reversed(sp)) if meta.mode == "volume" else sp
 
 
 def target_spacing(spacings: Sequence[Sequence[float]]) -> tuple[float, ...]:

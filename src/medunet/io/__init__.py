@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medunet.io.meta import ImageMeta, geometry_difference
+from medunet.io.meta import ImageMeta, array_spacing, geometry_difference
 from medunet.io.raster import (
     RASTER_SUFFIXES,
     raster_to_image,
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ImageMeta",
+    "array_spacing",
     "READERS",
     "SUPPORTED_SUFFIXES",
     "VOLUME_SUFFIXES",

@@ -138,3 +138,12 @@ def geometry_difference(a: ImageMeta, b: ImageMeta, rtol: float = 1e-4) -> str |
 
 def _fmt(shape: tuple[int, ...]) -> str:
     return "x".join(str(int(v)) for v in shape)
+
+
+def array_spacing(meta: ImageMeta) -> tuple[float, ...]:
+    """Spacing per array axis: physical ``(x, y, z)`` reversed for volumes; 1.0 when unknown."""
+    if not meta.spacing:
+        return (1.0,) * meta.ndim
+    sp = tuple(float(s) for s in meta.spacing[: meta.ndim])
+    # volume formats store physical (x, y, z) order, the reverse of the array's axes
+    return tuple(reversed(sp)) if meta.mode == "volume" else sp

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from medunet.config import Config
-from medunet.data.validate import load_dataset
-from medunet.engine.model_card import data_facts, infer_stop_reason, render_model_card
-from medunet.engine.train import train
+from medunet.data.check import check_dataset
 from medunet.plan import Plan
+from medunet.training import train
+from medunet.training.model_card import data_facts, infer_stop_reason, render_model_card
 
 SECTIONS = ["## Intended use and limitations", "## Data", "## Plan", "## Training", "## Validation metrics"]
 
@@ -81,7 +81,7 @@ def test_card_from_the_dataset_summary(card: tuple[Path, Path, str]) -> None:
     data, run, _ = card
     cfg = _config(data, run)
     plan = Plan.from_dict(json.loads((run / "plan.json").read_text()))
-    facts = data_facts(cfg, {"train": 4, "validation": 4}, [], load_dataset(data))
+    facts = data_facts(cfg, {"train": 4, "validation": 4}, [], check_dataset(data))
     text = render_model_card(run.name, cfg, plan, facts, [{"epoch": 1, "val_dice_fg": 0.5, "elapsed": 3.0}],
                              {}, stopped="time budget spent", device=torch.device("cpu"), n_params=10,
                              names=["background", "a", "b"])

@@ -12,10 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
+from medunet.checkpoint import load_checkpoint
 from medunet.config import Config
-from medunet.engine.checkpoint import load_checkpoint
-from medunet.engine.predict import Predictor
-from medunet.engine.train import Callbacks, train
+from medunet.inference.predictor import Predictor
+from medunet.training import Callbacks, train
 
 
 def _disc_dataset(root: Path, n: dict[str, int], size: tuple[int, int] = (32, 32), rgb: bool = False,
@@ -183,7 +183,7 @@ def test_ct_volumes_train_slicewise_and_predict_with_geometry(tmp_path: Path) ->
 
 
 def test_multichannel_cases_train_and_evaluate(tmp_path: Path) -> None:
-    from medunet.api import evaluate
+    from medunet.evaluation import evaluate
 
     data = _disc_dataset(tmp_path / "mc", {"train": 4, "val": 2, "test": 2})
     for img in list(data.glob("*/images/*.png")):  # two channels per case: x_0000, x_0001

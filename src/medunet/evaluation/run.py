@@ -6,11 +6,11 @@ import logging
 import os
 from pathlib import Path
 
-from medunet.data.validate import load_dataset
-from medunet.engine.evaluate import Evaluation
-from medunet.engine.evaluate_files import evaluate_dirs
-from medunet.engine.evaluate_output import write_evaluation
-from medunet.engine.predict import Predictor
+from medunet.data.check import check_dataset
+from medunet.evaluation.arrays import Evaluation
+from medunet.evaluation.files import evaluate_dirs
+from medunet.evaluation.writing import write_evaluation
+from medunet.inference.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def evaluate_run(run: str | os.PathLike[str], data: str | os.PathLike[str], out_
         The split does not exist, or its labels do not fit the model.
     """
     predictor = Predictor.from_run(run, device=device)
-    summary = load_dataset(data, list(predictor.labels.values), list(predictor.labels.names))
+    summary = check_dataset(data, list(predictor.labels.values), list(predictor.labels.names))
     if split not in summary.cases:
         raise ValueError(f"{data}: no {split!r} split (found: {', '.join(summary.cases)}); "
                          "choose one with --split")

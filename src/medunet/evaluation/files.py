@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from medunet.data.cases import DatasetError, Problem, _by_stem, _files
+from medunet.data.check import problem_from_error
 from medunet.data.labels import LabelSet, resolve_labels
-from medunet.data.resample import array_spacing
-from medunet.data.validate import problem_from_error
-from medunet.engine.evaluate import CaseFiles, Evaluation, evaluate_arrays
+from medunet.evaluation.arrays import CaseFiles, Evaluation, evaluate_arrays
 from medunet.io import read_image, read_mask
+from medunet.io.meta import array_spacing
 from medunet.io.raster import RASTER_SUFFIXES
 
 log = logging.getLogger(__name__)

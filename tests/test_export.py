@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from medunet import export as export_mod
 from medunet.cli import main
 from medunet.config import Config
-from medunet.engine import export as export_mod
-from medunet.engine.export import ExportResult, export_onnx
-from medunet.engine.predict import Predictor
-from medunet.engine.train import train
+from medunet.export import ExportResult, export_onnx
+from medunet.inference.predictor import Predictor
+from medunet.training import train
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")

@@ -20,7 +20,7 @@ import torch
 
 from medunet.config import Config
 from medunet.data.cases import DatasetError, discover_cases
-from medunet.data.validate import DatasetSummary
+from medunet.data.check import DatasetSummary
 from medunet.io.atomic import atomic_write_text
 from medunet.plan import Plan
 

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medunet.engine.sliding import (
+from medunet.inference.sliding import (
     crop,
     gaussian_weight,
     pad_to_multiple,

@@ -8,7 +8,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from medunet.engine.train import Callbacks
+from medunet.training.state import Callbacks
 
 
 @contextmanager

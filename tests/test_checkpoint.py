@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from medunet.engine.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
+from medunet.checkpoint import FORMAT, VERSION, load_checkpoint, save_checkpoint
 
 
 class _Payload:

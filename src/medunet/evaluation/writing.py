@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medunet.engine.evaluate import DISTANCE_KEYS, Evaluation
+from medunet.evaluation.arrays import DISTANCE_KEYS, Evaluation
 from medunet.io.atomic import atomic_write_text
 from medunet.metrics import case_metrics
 

@@ -1,13 +1,21 @@
-"""The public Python API, mirroring the CLI one function per subcommand."""
+"""The evaluation stage (``medunet evaluate``): masks against masks, model-free and torch-free.
+
+Modules: :mod:`~medunet.evaluation.arrays` (label arrays -> :class:`Evaluation`), :mod:`~medunet.evaluation.files`
+(pairing and reading mask files), :mod:`~medunet.evaluation.writing` (metrics.json/csv, report.html) and
+:mod:`~medunet.evaluation.run` (a trained run on a dataset split: the only module that runs a model and
+imports torch, loaded on demand).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 
-from medunet.engine.evaluate import Evaluation
-from medunet.engine.evaluate_files import evaluate_dirs
-from medunet.engine.evaluate_output import write_evaluation
+from medunet.evaluation.arrays import Evaluation, evaluate_arrays
+from medunet.evaluation.files import evaluate_dirs
+from medunet.evaluation.writing import write_evaluation
+
+__all__ = ["Evaluation", "evaluate", "evaluate_arrays", "evaluate_dirs", "write_evaluation"]
 
 PathLike = str | os.PathLike[str]
 
@@ -40,7 +48,7 @@ def evaluate(
             raise ValueError("evaluate: give either REF_DIR (masks against masks) or --data (a run)")
         if out is None:
             raise ValueError("evaluate: a run evaluation needs an output folder (--out)")
-        from medunet.engine.assess import evaluate_run
+        from medunet.evaluation.run import evaluate_run
 
         return evaluate_run(pred, data, out, split=split, tta=tta, device=device,
                             nsd_tolerance=nsd_tolerance)

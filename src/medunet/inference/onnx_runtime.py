@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from medunet.data.labels import LabelSet
-from medunet.engine.predict import Predictor
+from medunet.inference.predictor import Predictor
 from medunet.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def load_onnx_predictor(path: str | os.PathLike[str], device: str = "auto") -> P
     Parameters
     ----------
     path : path
-        The ``.onnx`` file written by :func:`medunet.engine.export.export_onnx`; its sidecar
+        The ``.onnx`` file written by :func:`medunet.export.export_onnx`; its sidecar
         ``<path>.json`` (label map, plan, normalisation) is read from beside it.
     device : str
         Ignored except for a log line: onnxruntime runs on the CPU provider.

@@ -31,14 +31,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from medunet.engine.onnx_predict import (
+from medunet.inference.onnx_runtime import (
     METADATA_KEY,
     SIDECAR_FORMAT,
     make_session,
     require,
     sidecar_path,
 )
-from medunet.engine.predict import Predictor
+from medunet.inference.predictor import Predictor
 from medunet.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def export_onnx(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
     return ExportResult(out_p, side, opset, diff, tuple(shapes))
 
 
-def export(run: str | os.PathLike[str], out: str | os.PathLike[str], *, format: str = "onnx",
+def export_model(run: str | os.PathLike[str], out: str | os.PathLike[str], *, format: str = "onnx",
            **kwargs: Any) -> ExportResult:
     """Export a run in ``format`` (only ``"onnx"`` so far); see :func:`export_onnx`.
 
@@ -237,5 +237,5 @@ def export(run: str | os.PathLike[str], out: str | os.PathLike[str], *, format: 
     return export_onnx(run, out, **kwargs)
 
 
-__all__ = ["DEFAULT_OPSET", "PARITY_TOLERANCE", "ExportResult", "export", "export_onnx",
+__all__ = ["DEFAULT_OPSET", "PARITY_TOLERANCE", "ExportResult", "export_model", "export_onnx",
            "max_logit_difference", "parity_shapes", "sidecar_document"]

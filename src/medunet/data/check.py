@@ -13,8 +13,8 @@ import numpy as np
 
 from medunet.data.cases import Case, DatasetError, Problem, discover_cases, read_case_image
 from medunet.data.labels import MAX_CLASSES, LabelSet, resolve_labels
-from medunet.data.resample import array_spacing
 from medunet.io import ImageMeta, geometry_difference, read_mask
+from medunet.io.meta import array_spacing
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def inspect_dataset(
     return s
 
 
-def load_dataset(
+def check_dataset(
     root: str | os.PathLike[str],
     labels: Sequence[int] | None = None,
     label_names: Sequence[str] | None = None,

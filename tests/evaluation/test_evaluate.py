@@ -13,8 +13,8 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from medunet.data import DatasetError
-from medunet.engine.evaluate_files import evaluate_dirs
-from medunet.engine.evaluate_output import write_evaluation
+from medunet.evaluation.files import evaluate_dirs
+from medunet.evaluation.writing import write_evaluation
 from medunet.io import read_mask
 
 

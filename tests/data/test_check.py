@@ -12,7 +12,7 @@ from PIL import Image
 
 from medunet.cli import main
 from medunet.config import Config
-from medunet.data import DatasetError, inspect_dataset, load_dataset
+from medunet.data import DatasetError, check_dataset, inspect_dataset
 from medunet.plan import make_plan
 
 
@@ -25,7 +25,7 @@ def _mask_with(shape: tuple[int, int], values: dict[tuple[int, int], int]) -> np
 
 def test_valid_dataset_summary(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
     root = make_dataset(tmp_path / "d", n=2, size=(32, 40), classes=3)
-    s = load_dataset(root)
+    s = check_dataset(root)
     assert s.problems == []
     assert {k: len(v) for k, v in s.cases.items()} == {"train": 2, "val": 2, "test": 2}
     assert s.labels is not None and s.labels.values == (0, 1, 2) and not s.labels.declared
@@ -44,12 +44,12 @@ def test_valid_dataset_summary(tmp_path: Path, make_dataset: Callable[..., Path]
 
 
 def test_rgb_dataset(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
-    s = load_dataset(make_dataset(tmp_path / "d", splits=("train",), n=2, rgb=True))
+    s = check_dataset(make_dataset(tmp_path / "d", splits=("train",), n=2, rgb=True))
     assert dict(s.channels) == {3: 2} and s.num_channels == 3
 
 
 def test_masks_stored_as_0_255(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
-    s = load_dataset(make_dataset(tmp_path / "d", splits=None, n=3, mask_255=True))
+    s = check_dataset(make_dataset(tmp_path / "d", splits=None, n=3, mask_255=True))
     assert s.binary_255 == 3
     assert s.labels is not None and s.labels.values == (0, 1)
     assert set(s.label_pixels) == {0, 1}
@@ -58,7 +58,7 @@ def test_masks_stored_as_0_255(tmp_path: Path, make_dataset: Callable[..., Path]
 def test_declared_labels_from_dataset_json(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
     root = make_dataset(tmp_path / "d", splits=None, n=2)
     (root / "dataset.json").write_text(json.dumps({"classes": {"background": 0, "lesion": 1, "edema": 2}}))
-    s = load_dataset(root)
+    s = check_dataset(root)
     assert s.labels is not None and s.labels.declared
     assert s.labels.names == ("background", "lesion", "edema")  # class 2 declared though absent
     assert 2 not in s.label_pixels
@@ -68,7 +68,7 @@ def test_all_background_masks_are_a_binary_task(tmp_path: Path, write_png: Calla
     for i in range(2):
         write_png(tmp_path / "images" / f"c{i}.png", np.full((16, 16), 9, np.uint8))
         write_png(tmp_path / "masks" / f"c{i}.png", np.zeros((16, 16), np.uint8))
-    s = load_dataset(tmp_path)
+    s = check_dataset(tmp_path)
     assert s.labels is not None and s.labels.num_classes == 2 and s.with_foreground == {}
 
 
@@ -88,7 +88,7 @@ def test_declared_labels_flag_a_value_outside(tmp_path: Path, make_dataset: Call
     root = make_dataset(tmp_path / "d", splits=None, n=2)
     write_png(root / "masks" / "case_01.png", _mask_with((32, 40), {(0, 0): 3}))
     with pytest.raises(DatasetError) as exc:
-        load_dataset(root, labels=[0, 1])
+        check_dataset(root, labels=[0, 1])
     (p,) = exc.value.problems
     assert p.path == root / "masks" / "case_01.png" and "[3] outside the declared labels [0, 1]" in p.message
 
@@ -125,17 +125,17 @@ def test_load_dataset_raises_with_every_problem(tmp_path: Path, make_dataset: Ca
     (root / "images" / "case_00.png").write_bytes(b"")
     (root / "masks" / "case_01.png").unlink()
     with pytest.raises(DatasetError) as exc:
-        load_dataset(root)
+        check_dataset(root)
     assert sorted(p.path.name for p in exc.value.problems) == ["case_00.png", "case_01.png"]
     assert len(str(exc.value).splitlines()) == 2
 
 
 def test_real_sample_datasets_are_clean(shared_data: Path) -> None:
-    s = load_dataset(shared_data / "mni152_tissue")
+    s = check_dataset(shared_data / "mni152_tissue")
     assert s.labels is not None and s.labels.declared and s.labels.num_classes == 4
     assert {k: len(v) for k, v in s.cases.items()} == {"train": 74, "val": 24, "test": 24}
     assert dict(s.shapes) == {(240, 208): 122}
-    s = load_dataset(shared_data / "brain_tumor_mr")
+    s = check_dataset(shared_data / "brain_tumor_mr")
     assert set(s.cases) == {"train", "test"}  # no val/ folder
     assert s.with_foreground == {"train": 7, "test": 3}
 
@@ -182,14 +182,14 @@ def test_acceptance_same_problems_from_the_api(
 ) -> None:
     bad = _broken_dataset(tmp_path / "d", make_dataset, write_png)
     with pytest.raises(DatasetError) as exc:
-        load_dataset(tmp_path / "d", labels=[0, 1])
+        check_dataset(tmp_path / "d", labels=[0, 1])
     assert sorted(p.path for p in exc.value.problems) == sorted(bad.values())
 
 
 def test_zero_background_is_measured_and_planned(tmp_path: Path, make_dataset: Callable[..., Path],
                                                  write_png: Callable[[Path, np.ndarray], Path]) -> None:
     root = make_dataset(tmp_path / "d", n=2, size=(32, 40))
-    s = load_dataset(root)
+    s = check_dataset(root)
     assert s.zero_fraction < 0.05
     assert make_plan(s, Config()).normalization == "zscore"
     # blank out the left half of every image: a zero background, as in skull-stripped MRI
@@ -197,7 +197,7 @@ def test_zero_background_is_measured_and_planned(tmp_path: Path, make_dataset: C
         img = np.array(Image.open(path))
         img[:, :20] = 0
         write_png(path, img)
-    s = load_dataset(root)
+    s = check_dataset(root)
     assert len(s.zero_fractions) == 6 and 0.5 <= s.zero_fraction < 0.6
     assert s.to_dict()["zero_background_fraction"] == s.zero_fraction
     assert make_plan(s, Config()).normalization == "zscore_nonzero"

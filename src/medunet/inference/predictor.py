@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -12,66 +11,25 @@ from typing import Any
 import numpy as np
 import torch
 
+from medunet.checkpoint import load_checkpoint
 from medunet.data.cases import DatasetError, Problem, group_channels
+from medunet.data.check import problem_from_error
 from medunet.data.labels import LabelSet
 from medunet.data.normalize import normalize_tensor
-from medunet.data.resample import array_spacing, resampled_shape, resize, same_spacing
-from medunet.data.validate import problem_from_error
-from medunet.engine.checkpoint import load_checkpoint
-from medunet.engine.device import resolve_device
-from medunet.engine.memory import inference_memory
-from medunet.engine.sliding import crop, pad_to_multiple, sliding_window
+from medunet.data.resample import resampled_shape, resize, same_spacing
+from medunet.device import inference_memory, resolve_device
 from medunet.errors import DeviceMemoryError
+from medunet.inference.probs import infer_probs
 from medunet.io import ImageMeta, case_stem, mask_output_name, read_image, read_images
+from medunet.io.meta import array_spacing
 from medunet.models import UNet
 from medunet.plan import Plan
 
 log = logging.getLogger(__name__)
 
 #: images with more (padded) pixels than this many patches are predicted in overlapping tiles
-WHOLE_IMAGE_PATCHES = 4
 
 
-@torch.no_grad()
-def infer_logits(
-    model: torch.nn.Module,
-    image: torch.Tensor,
-    plan: Plan,
-    *,
-    tta: bool = False,
-    overlap: float = 0.5,
-) -> torch.Tensor:
-    """Softmax probabilities ``(K, *S)`` for one normalised image ``(C, *S)`` on the model's device.
-
-    Images up to ``WHOLE_IMAGE_PATCHES`` patches are padded to the network's divisor and
-    predicted whole; larger ones go through Gaussian-blended sliding windows of the
-    training patch size. ``tta`` averages over all flips of the spatial axes.
-    """
-    k = plan.network.num_classes
-    if plan.slicewise and image.ndim == 4:
-        # a 2D network on a volume: slice by slice along the first axis, restacked
-        out = torch.empty((k, *image.shape[1:]), device=image.device)
-        for z in range(image.shape[1]):
-            out[:, z] = infer_logits(model, image[:, z], plan, tta=tta, overlap=overlap)
-        return out
-    x, pads = pad_to_multiple(image.unsqueeze(0), plan.network.divisor, plan.patch_size)
-    whole = math.prod(x.shape[2:]) <= WHOLE_IMAGE_PATCHES * math.prod(plan.patch_size)
-    flips: list[tuple[int, ...]] = [()]
-    if tta:
-        axes = list(range(2, x.ndim))
-        flips = [tuple(a for i, a in enumerate(axes) if mask >> i & 1) for mask in range(2 ** len(axes))]
-    probs: torch.Tensor | None = None
-    for f in flips:
-        xf = x.flip(f) if f else x
-        logits = model(xf).float() if whole else sliding_window(model, xf, plan.patch_size, k, overlap)
-        p = logits.softmax(dim=1)
-        del logits  # keep at most two (K, *S) maps alive
-        p = p.flip(f) if f else p
-        probs = p if probs is None else probs.add_(p)
-    assert probs is not None
-    if len(flips) > 1:
-        probs.div_(len(flips))
-    return crop(probs, pads)[0]
 
 
 class Predictor:
@@ -90,7 +48,7 @@ class Predictor:
 
     @classmethod
     def from_checkpoint(cls, data: dict[str, Any], device: str = "auto") -> Predictor:
-        """Build from a loaded checkpoint dict (see :func:`medunet.engine.checkpoint.load_checkpoint`)."""
+        """Build from a loaded checkpoint dict (see :func:`medunet.checkpoint.load_checkpoint`)."""
         plan = Plan.from_dict(data["plan"])
         model = UNet(plan.network)
         model.load_state_dict(data["model"])
@@ -104,11 +62,11 @@ class Predictor:
         """Load ``RUN_DIR/best.pt`` (or ``last.pt``, or a ``.pt`` file given directly).
 
         An exported ``.onnx`` file runs with onnxruntime instead
-        (:func:`medunet.engine.onnx_predict.load_onnx_predictor`).
+        (:func:`medunet.inference.onnx_runtime.load_onnx_predictor`).
         """
         p = Path(run)
         if p.suffix == ".onnx":
-            from medunet.engine.onnx_predict import load_onnx_predictor
+            from medunet.inference.onnx_runtime import load_onnx_predictor
 
             return load_onnx_predictor(p, device)
         path = p if p.suffix == ".pt" else p / f"{checkpoint}.pt"
@@ -153,7 +111,7 @@ class Predictor:
             if spacing is not None and self.plan.spacing and not same_spacing(spacing, self.plan.spacing):
                 t = resize(t, resampled_shape(shape, spacing, self.plan.spacing), "linear")
             t = normalize_tensor(t, self.plan.normalization, self.plan.intensity)
-            probs = infer_logits(self.model, t, self.plan, tta=tta)
+            probs = infer_probs(self.model, t, self.plan, tta=tta)
             return resize(probs, shape, "linear").cpu().numpy()
 
     def input_problem(self, shape: Sequence[int]) -> str | None:
@@ -175,7 +133,7 @@ class Predictor:
             Every unreadable file, every image this model cannot take (channels, dimensions)
             and every case whose output name is unsafe, one problem each.
         """
-        from medunet.engine.outputs import check_output_name
+        from medunet.inference.outputs import check_output_name
 
         problems: list[Problem] = []
         for case_id, _, meta in self._read_inputs(inputs, problems):
@@ -213,7 +171,7 @@ class Predictor:
         For a model with several input channels, ``<case>_0000``, ``<case>_0001``, ... files are
         grouped into one case and its mask is named ``<case>``.
         """
-        from medunet.engine.outputs import write_prediction
+        from medunet.inference.outputs import write_prediction
 
         written = []
         problems: list[Problem] = []
@@ -267,4 +225,4 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
                                    overlays=overlays)
 
 
-__all__ = ["ImageMeta", "Predictor", "infer_logits", "predict"]
+__all__ = ["Predictor", "predict"]

@@ -9,28 +9,28 @@ from typing import Any
 
 import torch
 
+from medunet.checkpoint import load_checkpoint
 from medunet.config import Config
 from medunet.data.cases import Case
+from medunet.data.check import DatasetSummary
 from medunet.data.loader import LoadedCase
-from medunet.data.validate import DatasetSummary
-from medunet.engine.checkpoint import load_checkpoint
-from medunet.engine.model_card import data_facts, write_model_card
 from medunet.io.atomic import atomic_path
 from medunet.models import UNet
 from medunet.plan import Plan
+from medunet.training.model_card import data_facts, write_model_card
 
 log = logging.getLogger(__name__)
 
 
-def finalize_run(run_dir: Path, cfg: Config, plan: Plan, val_cases: Sequence[Case],
+def finish_run(run_dir: Path, cfg: Config, plan: Plan, val_cases: Sequence[Case],
                  val_data: Sequence[LoadedCase], names: Sequence[str], device: torch.device,
                  rows: list[dict[str, Any]], *, summary: DatasetSummary, stopped: str,
                  n_train: int) -> dict[str, Any]:
     """Write ``curves.png``, ``report.html`` (+ metrics) for the best model on the validation set,
     and ``model_card.md``."""
-    from medunet.engine.evaluate_output import write_evaluation
-    from medunet.engine.train import validate
+    from medunet.evaluation.writing import write_evaluation
     from medunet.report.figures import curves_figure
+    from medunet.training.validation import validate
 
     with atomic_path(run_dir / "curves.png") as tmp:
         tmp.write_bytes(curves_figure(rows))

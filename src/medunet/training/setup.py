@@ -1,0 +1,152 @@
+"""Setting a run up: data check, plan, run folder, model, optimiser and sampler."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medunet.checkpoint import load_checkpoint, save_checkpoint
+from medunet.config import Config
+from medunet.data.cases import Case
+from medunet.data.check import DatasetSummary, check_dataset
+from medunet.data.loader import (
+    LoadedCase,
+    PatchSampler,
+    RawCase,
+    prepare_cases,
+    read_cases,
+    to_slices,
+)
+from medunet.data.normalize import ct_statistics
+from medunet.data.split import split_cases
+from medunet.device import resolve_device, training_memory
+from medunet.models import UNet
+from medunet.plan import Plan, make_plan
+from medunet.training.run_dir import check_run_dir, prepare_run_dir, write_json
+from medunet.training.state import TrainState
+
+log = logging.getLogger(__name__)
+
+
+MIN_ITERATIONS = 25
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return the generator that drives sampling and augmentation."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (third-party code may use the legacy global RNG)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+def _checkpoint_payload(cfg: Config, plan: Plan, summary_labels: dict[str, str], binary_255: bool,
+                        model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
+                        state: TrainState) -> dict[str, Any]:
+    return {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "config": cfg.to_dict(),
+        "plan": plan.to_dict(),
+        "labels": summary_labels,
+        "binary_255": binary_255,
+        "state": {k: v for k, v in state.__dict__.items() if k != "rows"},
+        "log": state.rows,
+    }
+
+@dataclass
+class Run:
+    """Everything the epoch loop works on (built by :func:`setup_run`)."""
+
+    cfg: Config
+    run_dir: Path
+    plan: Plan
+    device: torch.device
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator
+    sampler: PatchSampler
+    state: TrainState
+    val_cases: list[Case]
+    val_data: list[LoadedCase]
+    labels: dict[str, str]
+    binary_255: bool
+    iters: int
+    n_train: int
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.labels.values())
+
+    def save(self, name: str) -> None:
+        save_checkpoint(_checkpoint_payload(self.cfg, self.plan, self.labels, self.binary_255,
+                                            self.model, self.opt, self.gen, self.state),
+                        self.run_dir / name)
+
+    def memory(self, stage: str) -> AbstractContextManager[None]:
+        return training_memory(self.device, self.plan.batch_size, self.plan.patch_size,
+                               self.plan.network.divisor, stage)
+
+def _plan_run(cfg: Config, summary: DatasetSummary, raw_train: Sequence[RawCase],
+              ckpt: dict[str, Any] | None, device: torch.device) -> Plan:
+    if ckpt:
+        return Plan.from_dict(ckpt["plan"])
+    plan = make_plan(summary, cfg, spacings=[r.spacing for r in raw_train],
+                     accelerated=device.type != "cpu")
+    if plan.normalization == "ct":
+        plan = replace(plan, intensity=ct_statistics([r.image for r in raw_train],
+                                                     [r.mask for r in raw_train], cfg.train.seed))
+    return plan
+
+def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, DatasetSummary]:
+    """Validate the data, plan, prepare the run folder and build model, optimiser and sampler.
+
+    Everything that can be checked is checked before the run folder is created or changed.
+    """
+    summary = check_dataset(cfg.data.root, cfg.data.labels, cfg.data.label_names)
+    if summary.labels is None:  # check_dataset raises first; this keeps the type checker honest
+        raise ValueError(f"{cfg.data.root}: no label set")
+    run_dir = Path(cfg.out)
+    check_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    ckpt = load_checkpoint(run_dir / "last.pt") if resume else None
+    gen = seed_everything(cfg.train.seed)
+    device = resolve_device(cfg.train.device)
+    train_cases, val_cases = split_cases(summary, cfg.data.val_fraction, cfg.train.seed)
+    raw_train, raw_val = read_cases(train_cases), read_cases(val_cases)
+    plan = _plan_run(cfg, summary, raw_train, ckpt, device)
+    prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    write_json(run_dir / "config.json", cfg.to_dict())
+    write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
+                                       "train_cases": [c.case_id for c in train_cases],
+                                       "val_cases": [c.case_id for c in val_cases],
+                                       "val_is_train": val_cases == train_cases})
+    log.info("plan: %dD network%s, patch %s, batch %d, spacing %s, depth %d, widths %s, %d classes, "
+             "device %s", plan.network.spatial_dims, " on slices" if plan.slicewise else "",
+             plan.patch_size, plan.batch_size, plan.spacing, plan.network.depth,
+             plan.network.widths, plan.network.num_classes, device)
+    seed = cfg.train.seed
+    train_data = prepare_cases(raw_train, plan.normalization, plan.spacing, seed, device, plan.intensity)
+    val_data = prepare_cases(raw_val, plan.normalization, plan.spacing, seed, device, plan.intensity)
+    model = UNet(plan.network).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    state = TrainState()
+    if ckpt:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        gen.set_state(ckpt["generator"])
+        state = TrainState(**ckpt["state"], rows=list(ckpt["log"]))
+        log.info("resuming from epoch %d, step %d", state.epoch, state.iteration)
+    patches = to_slices(train_data, seed) if plan.slicewise else train_data
+    sampler = PatchSampler(patches, plan.patch_size, plan.batch_size, cfg.train.foreground_fraction, gen)
+    iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS, math.ceil(len(patches) / plan.batch_size))
+    binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
+    run = Run(cfg, run_dir, plan, device, model, opt, gen, sampler, state, list(val_cases), val_data,
+              summary.labels.to_dict(), binary_255, iters, len(train_cases))
+    return run, summary
