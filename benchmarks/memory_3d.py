@@ -28,10 +28,10 @@ size, k, dims, tta = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.a
 torch.manual_seed(0)
 torch.set_num_threads(2)
 if dims == 3:
-    net = UNetConfig(1, k, 3, depth=4, base_width=8, max_width=64)
+    net = UNetConfig(in_channels=1, num_classes=k, spatial_dims=3, depth=4, base_width=8, max_width=64)
     patch = (64, 64, 64)
 else:
-    net = UNetConfig(1, k, 2, depth=5, base_width=16, max_width=256)
+    net = UNetConfig(in_channels=1, num_classes=k, spatial_dims=2, depth=5, base_width=16, max_width=256)
     patch = (256, 256)
 plan = Plan(patch, net, "zscore", (size,) * 3, (1.0, 1.0, 1.0), 3, 2)
 labels = LabelSet(tuple(range(k)), tuple(f"c{i}" for i in range(k)))

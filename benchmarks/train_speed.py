@@ -89,9 +89,8 @@ class ReferenceUNet(nn.Module):
 
 
 def medunet_config() -> UNetConfig:
-    m = Config().model
-    return UNetConfig(in_channels=IN_CHANNELS, num_classes=NUM_CLASSES, spatial_dims=2, depth=DEPTH,
-                      base_width=m.base_width, max_width=m.max_width, norm=m.norm)
+    return UNetConfig.resolve(Config().model, in_channels=IN_CHANNELS, num_classes=NUM_CLASSES,
+                              spatial_dims=2, depth=DEPTH)
 
 
 def build_models() -> tuple[dict[str, nn.Module], dict[str, str]]:

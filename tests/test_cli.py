@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import errno
 import json
 import subprocess
 import sys
@@ -11,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medunet.cli import main
+from medunet.cli import COMMANDS, main
+from medunet.errors import DatasetError, Problem, TrainingDiverged
 
 
 def _errors(err: str) -> list[str]:
@@ -183,3 +186,73 @@ def test_python_dash_m_runs_the_cli(tmp_path: Path, make_dataset: Callable[..., 
     bad = subprocess.run([sys.executable, "-m", "medunet", "inspect", str(tmp_path / "missing")],
                          capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_inspect_label_names_rename_the_dataset_json_classes(
+    tmp_path: Path, make_dataset: Callable[..., Path]
+) -> None:
+    root = make_dataset(tmp_path / "d", splits=None, n=1)
+    (root / "dataset.json").write_text(json.dumps({"classes": {"0": "background", "1": "nucleus"}}))
+    out = tmp_path / "s.json"
+    assert main(["inspect", str(root), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["labels"] == {"0": "background", "1": "nucleus"}
+    assert main(["inspect", str(root), "--label-names", "bg,cell", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["labels"] == {"0": "bg", "1": "cell"} and doc["labels_declared"] is True
+
+
+# --- dispatch and exit codes ---------------------------------------------------------------------
+
+
+def _raising(exc: BaseException) -> Callable[[argparse.Namespace], int]:
+    def handler(args: argparse.Namespace) -> int:
+        raise exc
+    return handler
+
+
+@pytest.mark.parametrize(("exc", "code", "lines"), [
+    (DatasetError([Problem(Path("a.png"), "bad"), Problem(Path("b.png"), "worse")]), 2,
+     ["error: a.png: bad", "error: b.png: worse"]),
+    (ValueError("x.png: wrong"), 2, ["error: x.png: wrong"]),
+    (FileNotFoundError("run: not found"), 2, ["error: run: not found"]),
+    (ImportError("onnxruntime is not installed"), 2, ["error: onnxruntime is not installed"]),
+    (OSError(errno.ENOSPC, "No space left on device", "out/m.png"), 2,
+     ["error: out/m.png: No space left on device; free some disk space and run again"]),
+    (TrainingDiverged("losses are NaN"), 3, ["error: losses are NaN"]),
+    (KeyboardInterrupt(), 130, ["interrupted"]),
+], ids=["dataset", "value", "missing", "import", "disk-full", "diverged", "interrupted"])
+def test_errors_become_exit_codes_and_one_line_each(
+    exc: BaseException, code: int, lines: list[str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(COMMANDS, "inspect", (COMMANDS["inspect"][0], _raising(exc)))
+    assert main(["inspect", str(tmp_path)]) == code
+    assert capsys.readouterr().err.splitlines() == lines
+
+
+def test_verbose_shows_the_traceback_of_errors_but_not_of_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(COMMANDS, "inspect", (COMMANDS["inspect"][0], _raising(ValueError("boom"))))
+    with pytest.raises(ValueError, match="boom"):
+        main(["-v", "inspect", str(tmp_path)])
+    problems = DatasetError([Problem(tmp_path, "bad")])
+    monkeypatch.setitem(COMMANDS, "inspect", (COMMANDS["inspect"][0], _raising(problems)))
+    assert main(["-v", "inspect", str(tmp_path)]) == 2
+
+
+def test_a_bug_is_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(COMMANDS, "inspect", (COMMANDS["inspect"][0], _raising(KeyError("bug"))))
+    with pytest.raises(KeyError):
+        main(["inspect", str(tmp_path)])
+
+
+def test_every_command_dispatches_to_its_own_handler(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    argv = {"inspect": [str(tmp_path)], "evaluate": [str(tmp_path), "--out", str(tmp_path)],
+            "train": [str(tmp_path), "--out", str(tmp_path)], "predict": [str(tmp_path)] * 2 + ["--out", "o"],
+            "export": [str(tmp_path), "--out", "m.onnx"], "demo": []}
+    assert set(argv) == set(COMMANDS)
+    for i, name in enumerate(COMMANDS):
+        monkeypatch.setitem(COMMANDS, name, (COMMANDS[name][0], lambda args, i=i: 40 + i))
+    assert [main([name, *args]) for name, args in argv.items()] == [40 + i for i in range(len(argv))]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
+from contextlib import redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from medunet.checkpoint import load_checkpoint
 from medunet.cli import main
 from medunet.inference.predictor import Predictor
 
@@ -28,10 +31,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             Image.fromarray(img).save(data / split / "images" / f"s{i}.png")
             Image.fromarray(mask).save(data / split / "masks" / f"s{i}.png")
     run = root / "run"
-    code = main(["train", str(data), "--out", str(run), "--epochs", "2", "--quiet", "--device", "cpu",
-                 "--set", "model.base_width=4", "--set", "model.depth=3",
-                 "--set", "train.iterations_per_epoch=3", "--batch-size", "2"])
+    out = io.StringIO()
+    with redirect_stdout(out):  # capsys is per test; this fixture is per module
+        code = main(["train", str(data), "--out", str(run), "--epochs", "2", "--quiet", "--device", "cpu",
+                     "--set", "model.base_width=4", "--set", "model.depth=3",
+                     "--set", "train.iterations_per_epoch=3", "--batch-size", "2"])
     assert code == 0
+    (root / "train_stdout.txt").write_text(out.getvalue())
     return data, run
 
 
@@ -40,6 +46,15 @@ def test_train_cli_writes_run(trained: tuple[Path, Path]) -> None:
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["model"]["base_width"] == 4 and cfg["train"]["epochs"] == 2
     assert (run / "best.pt").is_file() and (run / "report.html").is_file()
+
+
+def test_train_cli_says_why_it_stopped_and_what_it_reached(trained: tuple[Path, Path]) -> None:
+    _, run = trained
+    first, second = (run.parent / "train_stdout.txt").read_text().splitlines()
+    ckpt = load_checkpoint(run / "last.pt")["state"]
+    assert first == (f"epochs done: best epoch {ckpt['best_epoch']}, validation foreground Dice "
+                     f"{ckpt['best_metric']:.4f} ({ckpt['elapsed'] / 60:.1f} min)")
+    assert second == f"run: {run}  report: {run / 'report.html'}"
 
 
 def test_train_cli_refuses_existing_run(trained: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,10 @@ def test_wrong_types_raise(item: str, name: str) -> None:
     ("train.lr=0", "train.lr"),
     ("train.time_budget=-1", "train.time_budget"),
     ("data.patch_size=[4, 64]", "data.patch_size"),
+    ("model.spatial_dims=4", "model.spatial_dims"),
+    ("model.depth=1", "model.depth"),
+    ("model.base_width=0", "model.base_width"),
+    ("model.dropout=1.0", "model.dropout"),
 ])
 def test_invalid_values_raise(item: str, name: str) -> None:
     with pytest.raises(ValueError, match=name):
@@ -148,3 +154,12 @@ def test_bad_files(tmp_path: Path) -> None:
     (tmp_path / "unknown.json").write_text(json.dumps({"train": {"epochz": 1}}))
     with pytest.raises(ValueError, match="train.epochz"):
         Config.from_file(tmp_path / "unknown.json")
+
+
+def test_config_never_imports_torch() -> None:
+    # the CLI parses the config before it decides whether a command needs torch
+    code = ("import sys; from medunet.config import Config; "
+            "cfg = Config.from_dict({'model': {'depth': 3, 'norm': 'group'}}).override(['model.depth=4']); "
+            "print(cfg.model.depth, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["4", "False"]

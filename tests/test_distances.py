@@ -17,7 +17,7 @@ from scipy.spatial.distance import cdist
 
 from medunet.data.labels import LabelSet
 from medunet.distances import (
-    _surface_distances,
+    DistanceStat,
     assd,
     boundary_mask,
     boundary_metrics,
@@ -32,6 +32,7 @@ from medunet.evaluation.writing import write_evaluation
 from medunet.io import ImageMeta
 from medunet.io.meta import array_spacing
 from medunet.report.html import render_report
+from medunet.surfaces import _surface_distances
 
 ANISO = (6.5, 0.78, 0.78)
 
@@ -296,9 +297,9 @@ def test_evaluate_arrays_spacing_per_case_and_errors() -> None:
     cases = _label_cases()[:2]
     labels = LabelSet.from_count(3)
     ev = evaluate_arrays(cases, labels, spacing={"c0": (1.0, 1.0, 1.0), "c1": (2.0, 2.0, 2.0)})
-    rows = ev.per_case()
+    rows = ev.document().per_case
     want = boundary_metrics(cases[1][1] == 1, cases[1][2] == 1, (2.0, 2.0, 2.0))
-    assert rows[1]["hd95"]["class_1"] == want["hd95"]
+    assert rows[1].hd95 is not None and rows[1].hd95["class_1"] == want["hd95"]
     assert evaluate_arrays(cases, labels).distance_unit == "px"
     with pytest.raises(ValueError, match="case c1: no spacing"):
         evaluate_arrays(cases, labels, spacing={"c0": (1.0, 1.0, 1.0)})
@@ -313,8 +314,10 @@ def test_summarise_boundary_counts_undefined() -> None:
     b = {"hd95": 4.0, "assd": 3.0, "nsd": 1.0}
     none = {"hd95": None, "assd": None, "nsd": 0.0}
     out = summarise_boundary([[a], [b], [none]], ["x"])
-    assert out["assd"]["x"] == {"mean": 2.0, "std": 1.0, "n": 2, "undefined": 1}
-    assert out["nsd"]["x"] == {"mean": 0.5, "std": pytest.approx(0.40824829), "n": 3, "undefined": 0}
+    assert out.assd["x"] == DistanceStat(mean=2.0, std=1.0, n=2, undefined=1)
+    assert out.nsd["x"].to_dict() == {"mean": 0.5, "std": pytest.approx(0.40824829), "n": 3,
+                                      "undefined": 0}
+    assert out.to_dict()["assd"]["x"] == {"mean": 2.0, "std": 1.0, "n": 2, "undefined": 1}
 
 
 def test_volume_spacing_is_reversed_to_array_order() -> None:
@@ -331,8 +334,8 @@ def test_evaluate_dirs_in_pixels_csv_json_and_report(tmp_path: Path, write_png: 
     write_png(tmp_path / "pred" / "a.png", np.roll(ref, 2, axis=1))
     write_png(tmp_path / "ref" / "b.png", ref)
     write_png(tmp_path / "pred" / "b.png", np.zeros_like(ref))
-    ev = evaluate_dirs(tmp_path / "pred", tmp_path / "ref", labels=[0, 1],
-                       label_names=["bg", "lesion"], nsd_tolerance=1.5)
+    ev = evaluate_dirs(tmp_path / "pred", tmp_path / "ref", labels=LabelSet((0, 1), ("bg", "lesion")),
+                       nsd_tolerance=1.5)
     paths = write_evaluation(ev, tmp_path / "out")
     doc = json.loads(paths["json"].read_text())
     assert doc["distance_unit"] == "px" and doc["nsd_tolerance"] == 1.5
@@ -351,5 +354,5 @@ def test_evaluate_dirs_in_pixels_csv_json_and_report(tmp_path: Path, write_png: 
 
 def test_report_without_distances_is_unchanged() -> None:
     ev = evaluate_arrays(_label_cases()[:1], LabelSet.from_count(3), distances=False)
-    html = render_report(ev.to_dict())
+    html = render_report(ev.document())
     assert "HD95" not in html and "NSD" not in html

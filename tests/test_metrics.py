@@ -9,7 +9,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from medunet.data import LabelSet
 from medunet.evaluation.arrays import evaluate_arrays
-from medunet.metrics import case_metrics, confusion_matrix, pixel_metrics, summarise_cases
+from medunet.metrics import Stat, case_metrics, confusion_matrix, pixel_metrics, summarise_cases
 
 
 def _sklearn(ref: np.ndarray, pred: np.ndarray, k: int) -> dict[str, object]:
@@ -189,21 +189,22 @@ def test_summarise_cases_excludes_absent_classes_from_dice_present() -> None:
     a = case_metrics(np.array([[2, 1], [1, 1]]))  # class 1 present, dice 2*1/(2+2) = 0.5
     b = case_metrics(np.array([[4, 0], [0, 0]]))  # class 1 absent from both: dice 1
     s = summarise_cases([a, b], ["bg", "fg"])
-    assert s["dice"]["fg"] == {"mean": 0.75, "std": 0.25, "n": 2}
-    assert s["dice_present"]["fg"] == {"mean": 0.5, "std": 0.0, "n": 1}
-    assert s["foreground_dice"] == {"mean": 0.75, "std": 0.25, "n": 2}
-    assert s["foreground_dice_present"] == {"mean": 0.5, "std": 0.0, "n": 1}
-    assert s["accuracy"]["mean"] == (0.6 + 1.0) / 2
-    assert s["iou"]["fg"]["mean"] == (1 / 3 + 1.0) / 2
+    assert s.dice["fg"] == Stat(mean=0.75, std=0.25, n=2)
+    assert s.dice_present["fg"] == Stat(mean=0.5, std=0.0, n=1)
+    assert s.foreground_dice == Stat(mean=0.75, std=0.25, n=2)
+    assert s.foreground_dice_present == Stat(mean=0.5, std=0.0, n=1)
+    assert s.accuracy.mean == (0.6 + 1.0) / 2
+    assert s.iou["fg"].mean == (1 / 3 + 1.0) / 2
+    assert s.to_dict()["dice"]["fg"] == {"mean": 0.75, "std": 0.25, "n": 2}
 
 
 def test_summarise_cases_multiclass_present_only_per_case() -> None:
     # case: class 1 present (dice 0.5), class 2 absent from both (dice 1)
     cm = np.array([[2, 1, 0], [1, 1, 0], [0, 0, 0]])
     s = summarise_cases([case_metrics(cm)], ["bg", "a", "b"])
-    assert s["foreground_dice"]["mean"] == 0.75
-    assert s["foreground_dice_present"]["mean"] == 0.5
-    assert s["dice_present"]["b"] == {"mean": None, "std": None, "n": 0}
+    assert s.foreground_dice is not None and s.foreground_dice.mean == 0.75
+    assert s.foreground_dice_present is not None and s.foreground_dice_present.mean == 0.5
+    assert s.dice_present["b"] == Stat(mean=None, std=None, n=0)
 
 
 def test_predicting_nothing_is_not_rewarded() -> None:
@@ -214,9 +215,9 @@ def test_predicting_nothing_is_not_rewarded() -> None:
     cases = [case_metrics(confusion_matrix(z, z, 2)) for _ in range(9)]
     cases.append(case_metrics(confusion_matrix(t, z, 2)))
     s = summarise_cases(cases, ["bg", "tumour"])
-    assert s["dice"]["tumour"]["mean"] == 0.9
-    assert s["dice_present"]["tumour"] == {"mean": 0.0, "std": 0.0, "n": 1}
-    assert s["foreground_dice_present"]["mean"] == 0.0
+    assert s.dice["tumour"].mean == 0.9
+    assert s.dice_present["tumour"] == Stat(mean=0.0, std=0.0, n=1)
+    assert s.foreground_dice_present is not None and s.foreground_dice_present.mean == 0.0
 
 
 # --- the headline of an evaluation --------------------------------------------------------------

@@ -1,7 +1,7 @@
 """medunet: train U-Nets for medical image segmentation and report how good they are.
 
 The public API mirrors the CLI, one function per command: :func:`inspect_dataset`, :func:`train`,
-:func:`predict` / :class:`Predictor`, :func:`evaluate`, :func:`export`. Names are imported on
+:func:`predict` / :class:`Predictor`, :func:`evaluate`, :func:`export_model`, :func:`compare`. Names are imported on
 first use (PEP 562), so ``import medunet`` and model-free evaluation never import torch.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from medunet.version import __version__ as __version__
 
 #: public name -> module that defines it
 _EXPORTS = {
     "Config": "medunet.config",
-    "DatasetError": "medunet.data.cases",
+    "DatasetError": "medunet.errors",
     "DatasetSummary": "medunet.data.check",
     "LabelSet": "medunet.data.labels",
     "inspect_dataset": "medunet.data.check",
@@ -83,9 +83,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # the type checker sees the real names
     from medunet.config import Config
-    from medunet.data.cases import DatasetError
     from medunet.data.check import DatasetSummary, check_dataset, inspect_dataset
     from medunet.data.labels import LabelSet
+    from medunet.errors import DatasetError
     from medunet.evaluation import evaluate
     from medunet.evaluation.arrays import Evaluation, evaluate_arrays
     from medunet.evaluation.files import evaluate_dirs

@@ -74,3 +74,19 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if int(data.get("version", 0)) > VERSION:
         raise ValueError(f"{p}: checkpoint version {data['version']} is newer than this medunet; upgrade")
     return data
+
+
+def checkpoint_file(run: str | os.PathLike[str], checkpoint: str = "best") -> Path:
+    """The checkpoint a run path names: ``RUN_DIR/<checkpoint>.pt``, or a ``.pt`` file itself.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``run`` is neither a ``.pt`` path nor an existing folder.
+    """
+    p = Path(run)
+    if p.suffix == ".pt":
+        return p
+    if not p.is_dir():
+        raise FileNotFoundError(f"{p}: run folder not found")
+    return p / f"{checkpoint}.pt"

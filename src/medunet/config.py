@@ -17,7 +17,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from medunet.models.architecture import ModelConfig
+
 Device = Literal["auto", "cpu", "cuda", "mps"]
+
+__all__ = ["AugmentConfig", "Config", "DataConfig", "Device", "ModelConfig", "TrainConfig"]
 
 
 @dataclass(frozen=True)
@@ -55,29 +59,6 @@ class DataConfig:
                              f"or 'none', got {self.normalization!r}")
         if self.patch_size is not None and any(int(p) < 8 for p in self.patch_size):
             raise ValueError(f"data.patch_size must be >= 8 per axis, got {self.patch_size}")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """U-Net architecture (see :class:`medunet.models.UNetConfig`).
-
-    ``spatial_dims`` ``None`` lets the plan choose: 2 for 2D images and for anisotropic
-    (thick-slice) volumes, which are then trained slice by slice; 3 for other volumes.
-    """
-
-    spatial_dims: int | None = None
-    depth: int = 5
-    base_width: int = 16
-    max_width: int = 256
-    norm: Literal["batch", "instance", "group"] = "batch"
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        from medunet.models.unet import UNetConfig
-
-        # one set of rules: the network's own
-        UNetConfig(spatial_dims=self.spatial_dims or 2, depth=self.depth, base_width=self.base_width,
-                   max_width=self.max_width, norm=self.norm, dropout=self.dropout)
 
 
 @dataclass(frozen=True)

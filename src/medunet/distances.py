@@ -2,22 +2,12 @@
 
 All functions take two boolean masks ``ref`` and ``pred`` of the same shape ``(*S)`` (2D or
 3D, any number of axes works) and a ``spacing`` with one voxel size per array axis, in mm
-(``None`` means 1.0 per axis, so distances are in voxels/pixels).
+(``None`` means 1.0 per axis, so distances are in voxels/pixels). The boundaries and the
+directed surface distances they are computed from (face-connectivity boundaries, one
+Euclidean distance transform per mask, exact cropping) are defined in :mod:`medunet.surfaces`.
 
 Definitions
 -----------
-Boundary
-    The mask minus its erosion with the **face-connectivity** structuring element
-    (``scipy.ndimage.generate_binary_structure(ndim, 1)``: 4-neighbourhood in 2D,
-    6-neighbourhood in 3D) and ``border_value=0``: a voxel of the mask is a boundary voxel
-    when one of its face neighbours is outside the mask or outside the image. So objects
-    touching the image border have a boundary there. This is MONAI's default edge definition.
-Surface distances
-    From every boundary voxel of one mask to the nearest boundary voxel of the other, in mm,
-    between voxel centres at physical coordinates ``index * spacing``. Computed with one
-    Euclidean distance transform per mask (``scipy.ndimage.distance_transform_edt`` of the
-    complement of the boundary, ``sampling=spacing``; its nearest-boundary-voxel indices,
-    evaluated only at the other mask's boundary), never with pairwise distances.
 HD95
     The 95th percentile (numpy's default linear interpolation) of the **union** of both
     directed distance sets, ``np.percentile(np.hstack((d_ref_to_pred, d_pred_to_ref)), 95)``
@@ -36,32 +26,30 @@ Empty masks
 -----------
 Both empty: HD95 = ASSD = 0.0 and NSD = 1.0 (nothing to find, nothing found). Exactly one
 empty: HD95 = ASSD = ``None`` (undefined: the distance to an empty set is infinite; JSON
-``null``) and NSD = 0.0. :func:`surface_distances` returns ``inf`` for the distances to an
-empty mask.
-
-Speed
------
-Both masks are cropped to the bounding box of their union (plus a one-voxel margin) before
-the erosions and distance transforms. This is exact, not an approximation: every boundary
-voxel of both masks lies inside the crop, the erosion sees the same (empty) neighbourhood
-outside the union's bounding box as ``border_value=0`` gives it, and the distance transform
-measures straight-line distance between voxel centres (not paths inside the crop), so the
-nearest boundary voxel inside the crop is the nearest one anywhere. Only the transform's
-nearest-voxel indices are kept, never a full float64 distance map.
+``null``) and NSD = 0.0. :func:`~medunet.surfaces.surface_distances` returns ``inf`` for the
+distances to an empty mask.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TypedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import ndimage
+
+from medunet.metrics import Stat
+from medunet.surfaces import boundary_mask, surface_distances
 
 __all__ = [
+    "DistanceSettings",
+    "HdConvention",
+    "NsdSurface",
     "BoundaryMetrics",
+    "BoundarySummary",
+    "DistanceStat",
     "boundary_mask",
     "surface_distances",
     "hd95",
@@ -71,8 +59,42 @@ __all__ = [
     "summarise_boundary",
 ]
 
-#: voxels kept around the union's bounding box; any margin >= 0 gives identical results
-_MARGIN = 1
+#: the boundary metrics, in the order documents list them
+DISTANCE_KEYS = ("hd95", "assd", "nsd")
+
+#: HD95 conventions: ``"union"`` (95th percentile of the union of both directed distance sets;
+#: MedPy's ``hd95``, medunet's default) or ``"max_directed"`` (the larger of the two directed 95th
+#: percentiles; MONAI's ``compute_hausdorff_distance(percentile=95)``)
+HdConvention = Literal["union", "max_directed"]
+#: NSD surfaces: ``"voxel"`` (boundary voxels count one each; MONAI's ``compute_surface_dice``
+#: default) or ``"surfel"`` (surface elements weighted by area; DeepMind's surface-distance and
+#: MONAI's ``use_subvoxels=True``)
+NsdSurface = Literal["voxel", "surfel"]
+
+
+@dataclass(frozen=True)
+class DistanceSettings:
+    """How boundary distances are computed: the NSD tolerance and the named conventions.
+
+    Parameters
+    ----------
+    tolerance_mm : float
+        NSD tolerance, in mm (in pixels for masks without a physical spacing).
+    hd_convention : {"union", "max_directed"}
+    nsd_surface : {"voxel", "surfel"}
+    """
+
+    tolerance_mm: float = 1.0
+    hd_convention: HdConvention = "union"
+    nsd_surface: NsdSurface = "voxel"
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.tolerance_mm) and self.tolerance_mm >= 0):
+            raise ValueError(f"--nsd-tolerance must be a finite distance >= 0, got {self.tolerance_mm!r}")
+        if self.hd_convention not in ("union", "max_directed"):
+            raise ValueError(f"--hd-convention must be union or max_directed, got {self.hd_convention!r}")
+        if self.nsd_surface not in ("voxel", "surfel"):
+            raise ValueError(f"--nsd-surface must be voxel or surfel, got {self.nsd_surface!r}")
 
 
 class BoundaryMetrics(TypedDict):
@@ -83,59 +105,31 @@ class BoundaryMetrics(TypedDict):
     nsd: float
 
 
-def boundary_mask(mask: ArrayLike) -> np.ndarray:
-    """Boundary voxels of a mask: the mask minus its face-connectivity erosion.
+@dataclass(frozen=True)
+class DistanceStat(Stat):
+    """A :class:`~medunet.metrics.Stat` over the cases where a boundary metric is defined,
+    and the number of cases where it is not (exactly one mask empty)."""
 
-    Parameters
-    ----------
-    mask : array_like of bool, shape ``(*S)``
-        Non-zero values count as inside.
+    undefined: int = 0
 
-    Returns
-    -------
-    ndarray of bool, shape ``(*S)``
-        Voxels of ``mask`` with at least one face neighbour outside the mask or outside
-        the image (the erosion uses ``border_value=0``).
-
-    Examples
-    --------
-    >>> m = np.zeros((4, 5), bool); m[:3, 1:4] = True
-    >>> boundary_mask(m).astype(int)
-    array([[0, 1, 1, 1, 0],
-           [0, 1, 0, 1, 0],
-           [0, 1, 1, 1, 0],
-           [0, 0, 0, 0, 0]])
-    """
-    m = np.asarray(mask, dtype=bool)
-    if not m.any():
-        return np.zeros(m.shape, dtype=bool)
-    structure = ndimage.generate_binary_structure(m.ndim, 1)
-    return m & ~ndimage.binary_erosion(m, structure=structure, border_value=0)
+    def to_dict(self) -> dict[str, float | int | None]:
+        """``{"mean", "std", "n", "undefined"}`` (``metrics.json``)."""
+        return {**super().to_dict(), "undefined": self.undefined}
 
 
-def _validate(
-    ref: ArrayLike, pred: ArrayLike, spacing: Sequence[float] | None
-) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
-    """Boolean views of both masks and the spacing as floats; ValueError naming what was expected."""
-    r, p = np.asarray(ref, dtype=bool), np.asarray(pred, dtype=bool)
-    if r.shape != p.shape:
-        raise ValueError(
-            f"reference shape {r.shape} and prediction shape {p.shape} differ; "
-            "expected masks of the same shape"
-        )
-    if r.ndim == 0:
-        raise ValueError("expected masks with at least one axis, got 0-d arrays")
-    if spacing is None:
-        return r, p, (1.0,) * r.ndim
-    sp = tuple(float(s) for s in np.ravel(np.asarray(spacing, dtype=np.float64)))
-    if len(sp) != r.ndim:
-        raise ValueError(
-            f"spacing {sp} has {len(sp)} value(s), expected {r.ndim} (one per axis of masks "
-            f"of shape {r.shape})"
-        )
-    if not all(math.isfinite(s) and s > 0 for s in sp):
-        raise ValueError(f"spacing {sp} must hold positive, finite voxel sizes (mm)")
-    return r, p, sp
+@dataclass(frozen=True)
+class BoundarySummary:
+    """Per class, the :class:`DistanceStat` of each boundary metric over cases."""
+
+    hd95: Mapping[str, DistanceStat]
+    assd: Mapping[str, DistanceStat]
+    nsd: Mapping[str, DistanceStat]
+
+    def to_dict(self) -> dict[str, dict[str, dict[str, float | int | None]]]:
+        """``{"hd95" | "assd" | "nsd": {name: {"mean", "std", "n", "undefined"}}}``."""
+        return {key: {n: s.to_dict() for n, s in per_class.items()}
+                for key, per_class in (("hd95", self.hd95), ("assd", self.assd),
+                                       ("nsd", self.nsd))}
 
 
 def _check_tolerance(tolerance_mm: float) -> float:
@@ -144,88 +138,6 @@ def _check_tolerance(tolerance_mm: float) -> float:
     if not (math.isfinite(tol) and tol >= 0):
         raise ValueError(f"tolerance_mm must be a finite distance >= 0 (mm), got {tolerance_mm!r}")
     return tol
-
-
-def _bounding_box(mask: np.ndarray, margin: int) -> tuple[slice, ...]:
-    """Slices of the bounding box of a non-empty mask, grown by ``margin`` within the image."""
-    box = []
-    for axis, size in enumerate(mask.shape):
-        others = tuple(a for a in range(mask.ndim) if a != axis)
-        hit = np.flatnonzero(mask.any(axis=others))
-        box.append(slice(max(int(hit[0]) - margin, 0), min(int(hit[-1]) + 1 + margin, size)))
-    return tuple(box)
-
-
-def _distances_to(target: np.ndarray, at: np.ndarray, spacing: tuple[float, ...]) -> np.ndarray:
-    """Distance (mm) from each ``True`` voxel of ``at`` (C order) to the nearest ``True`` voxel of
-    ``target``; ``inf`` when ``target`` is empty.
-
-    Uses the nearest-feature indices of ``distance_transform_edt`` and evaluates the distance
-    only at ``at``, with scipy's own formula ``sqrt(sum((delta * spacing)**2))``: the same
-    values as reading its distance map, without holding that map (~5x less memory).
-    """
-    where = np.nonzero(at)
-    if not target.any():
-        return np.full(where[0].size, np.inf)
-    nearest = ndimage.distance_transform_edt(
-        ~target, sampling=spacing, return_distances=False, return_indices=True
-    )
-    index: tuple[slice | np.ndarray, ...] = (slice(None), *where)
-    delta = (np.asarray(nearest)[index] - np.stack(where)).astype(np.float64)
-    delta *= np.asarray(spacing, dtype=np.float64)[:, None]
-    return np.sqrt(np.add.reduce(delta * delta, axis=0))
-
-
-def _surface_distances(
-    r: np.ndarray, p: np.ndarray, spacing: tuple[float, ...], margin: int | None = _MARGIN
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`surface_distances` on validated masks, cropped to the union's bounding box
-    grown by ``margin`` voxels; ``margin=None`` skips the crop (the slow reference path)."""
-    union = r | p
-    if not union.any():
-        return np.zeros(0), np.zeros(0)
-    if margin is not None:
-        box = _bounding_box(union, margin)
-        r, p = r[box], p[box]
-    b_ref, b_pred = boundary_mask(r), boundary_mask(p)
-    return _distances_to(b_pred, b_ref, spacing), _distances_to(b_ref, b_pred, spacing)
-
-
-def surface_distances(
-    ref: ArrayLike, pred: ArrayLike, spacing: Sequence[float] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Directed distances between the boundaries of two masks, in mm.
-
-    Parameters
-    ----------
-    ref, pred : array_like of bool, shape ``(*S)``
-        Reference and predicted masks (non-zero = inside).
-    spacing : sequence of float, optional
-        Voxel size per array axis in mm; default 1.0 each (distances in voxels).
-
-    Returns
-    -------
-    d_ref_to_pred : ndarray of float64, shape ``(|boundary_ref|,)``
-        For each boundary voxel of ``ref`` (C order), the distance to the nearest boundary
-        voxel of ``pred``; ``inf`` when ``pred`` is empty.
-    d_pred_to_ref : ndarray of float64, shape ``(|boundary_pred|,)``
-        The same from ``pred`` to ``ref``.
-
-    Raises
-    ------
-    ValueError
-        The shapes differ, or ``spacing`` does not hold one positive value per axis.
-
-    Examples
-    --------
-    >>> ref = np.zeros((5, 5), bool); ref[1:4, 1:4] = True
-    >>> pred = np.roll(ref, 1, axis=1)
-    >>> d_rp, d_pr = surface_distances(ref, pred, spacing=(1.0, 0.5))
-    >>> float(d_rp.max()), d_rp.size, d_pr.size
-    (0.5, 8, 8)
-    """
-    r, p, sp = _validate(ref, pred, spacing)
-    return _surface_distances(r, p, sp)
 
 
 def _summarise(d_rp: np.ndarray, d_pr: np.ndarray, tolerance: float) -> BoundaryMetrics:
@@ -283,9 +195,8 @@ def boundary_metrics(
     >>> boundary_metrics(ref, np.zeros_like(ref))
     {'hd95': None, 'assd': None, 'nsd': 0.0}
     """
-    r, p, sp = _validate(ref, pred, spacing)
     tol = _check_tolerance(tolerance_mm)
-    return _summarise(*_surface_distances(r, p, sp), tol)
+    return _summarise(*surface_distances(ref, pred, spacing), tol)
 
 
 def hd95(ref: ArrayLike, pred: ArrayLike, spacing: Sequence[float] | None = None) -> float | None:
@@ -339,18 +250,15 @@ def nsd(
     return boundary_metrics(ref, pred, spacing, tolerance_mm)["nsd"]
 
 
-def _stat(values: list[float], undefined: int) -> dict[str, float | int | None]:
-    """``{"mean", "std", "n", "undefined"}``; population std; ``None`` when nothing is defined."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
-        return {"mean": None, "std": None, "n": 0, "undefined": undefined}
-    return {"mean": float(arr.mean()), "std": float(arr.std()), "n": int(arr.size),
-            "undefined": undefined}
+def _distance_stat(values: Sequence[float | None]) -> DistanceStat:
+    """Mean and population std of the defined values; ``None`` counted as undefined."""
+    defined = [float(v) for v in values if v is not None]
+    return replace(DistanceStat.of(defined), undefined=len(values) - len(defined))
 
 
 def summarise_boundary(
     cases: Sequence[Sequence[BoundaryMetrics]], names: Sequence[str]
-) -> dict[str, dict[str, dict[str, float | int | None]]]:
+) -> BoundarySummary:
     """Mean and standard deviation over cases of each boundary metric, per class.
 
     Parameters
@@ -362,23 +270,20 @@ def summarise_boundary(
 
     Returns
     -------
-    dict
-        ``{"hd95" | "assd" | "nsd": {name: {"mean", "std", "n", "undefined"}}}``: the mean
-        and population std over the cases where the value is defined (``n`` of them) and
-        the number of cases where it is ``None`` (exactly one mask empty). Cases where both
-        masks are empty are included with their policy values (0, 0, 1).
+    BoundarySummary
+        Per metric and class, the mean and population std over the cases where the value is
+        defined (``n`` of them) and the number of cases where it is ``None`` (exactly one mask
+        empty). Cases where both masks are empty are included with their policy values
+        (0, 0, 1).
 
     Examples
     --------
     >>> a = {"hd95": 2.0, "assd": 1.0, "nsd": 0.5}; b = {"hd95": None, "assd": None, "nsd": 0.0}
-    >>> summarise_boundary([[a], [b]], ["tumour"])["hd95"]
-    {'tumour': {'mean': 2.0, 'std': 0.0, 'n': 1, 'undefined': 1}}
+    >>> summarise_boundary([[a], [b]], ["tumour"]).hd95
+    {'tumour': DistanceStat(mean=2.0, std=0.0, n=1, undefined=1)}
     """
-    out: dict[str, dict[str, dict[str, float | int | None]]] = {}
-    for key in ("hd95", "assd", "nsd"):
-        out[key] = {}
-        for i, name in enumerate(names):
-            vals = [case[i][key] for case in cases]
-            defined = [float(v) for v in vals if v is not None]
-            out[key][name] = _stat(defined, len(vals) - len(defined))
-    return out
+    def per_class(key: str) -> dict[str, DistanceStat]:
+        return {name: _distance_stat([case[i][key] for case in cases])  # type: ignore[literal-required]
+                for i, name in enumerate(names)}
+
+    return BoundarySummary(hd95=per_class("hd95"), assd=per_class("assd"), nsd=per_class("nsd"))

@@ -1,4 +1,4 @@
-"""Export a trained run to ONNX, with a numeric parity check against PyTorch.
+"""Export a run to ONNX, with a numeric parity check against PyTorch, or as a .medunet bundle.
 
 The graph is written by PyTorch's TorchScript-based exporter (``torch.onnx.export(...,
 dynamo=False)``) at opset :data:`DEFAULT_OPSET` (17, run by onnxruntime >= 1.13): it needs only
@@ -22,15 +22,17 @@ import math
 import os
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
 
+from medunet.bundle import SUFFIX, write_bundle
+from medunet.checkpoint import checkpoint_file, load_checkpoint
 from medunet.inference.onnx_runtime import (
     METADATA_KEY,
     SIDECAR_FORMAT,
@@ -40,13 +42,15 @@ from medunet.inference.onnx_runtime import (
 )
 from medunet.inference.predictor import Predictor
 from medunet.plan import Plan
+from medunet.version import __version__
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
 #: the export fails when PyTorch and onnxruntime logits differ by this much or more
 PARITY_TOLERANCE = 1e-4
-FORMATS = ("onnx",)
+ExportFormat = Literal["onnx", "bundle"]
+FORMATS: tuple[ExportFormat, ...] = ("onnx", "bundle")
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,6 @@ class ExportResult:
     opset: int
     max_abs_diff: float
     parity_shapes: tuple[tuple[int, ...], ...]
-
-
-def _version() -> str:
-    try:
-        return metadata.version("medunet")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "unknown"
 
 
 def parity_shapes(plan: Plan) -> list[tuple[int, ...]]:
@@ -80,21 +77,14 @@ def sidecar_document(predictor: Predictor, opset: int) -> dict[str, Any]:
     """The sidecar JSON: how to prepare inputs for the graph and read its outputs."""
     plan, net = predictor.plan, predictor.plan.network
     return {
-        "format": SIDECAR_FORMAT,
-        "version": 1,
-        "medunet_version": _version(),
-        "opset": opset,
+        "format": SIDECAR_FORMAT, "version": 1, "medunet_version": __version__, "opset": opset,
         "input": {"name": "image", "layout": "(B, C, *S)", "dtype": "float32",
                   "normalized": plan.normalization},
         "output": {"name": "logits", "layout": "(B, K, *S)"},
-        "labels": predictor.labels.to_dict(),
-        "binary_255": predictor.binary_255,
-        "patch_size": list(plan.patch_size),
-        "divisor": net.divisor,
-        "normalization": plan.normalization,
-        "in_channels": net.in_channels,
-        "num_classes": net.num_classes,
-        "plan": plan.to_dict(),
+        "labels": predictor.labels.to_dict(), "binary_255": predictor.binary_255,
+        "patch_size": list(plan.patch_size), "divisor": net.divisor,
+        "normalization": plan.normalization, "in_channels": net.in_channels,
+        "num_classes": net.num_classes, "plan": plan.to_dict(),
     }
 
 
@@ -161,6 +151,27 @@ def _write_atomic(files: dict[Path, bytes]) -> None:
             tmp.unlink(missing_ok=True)
 
 
+def _checked_graph(predictor: Predictor, opset: int, tolerance: float, out: Path
+                   ) -> tuple[bytes, dict[str, Any], float, list[tuple[int, ...]]]:
+    """The ONNX graph (metadata embedded), its sidecar document, and the parity it passed.
+
+    Raises ``ValueError`` naming ``out`` when the parity check fails.
+    """
+    require("onnx")
+    require("onnxruntime")
+    model, plan = predictor.model.eval(), predictor.plan
+    example = torch.zeros((1, plan.network.in_channels, *plan.patch_size))
+    doc = sidecar_document(predictor, opset)
+    graph = _embed(_graph_bytes(model, example, opset), doc)
+    shapes = parity_shapes(plan)
+    diff = max_logit_difference(model, graph, shapes)
+    if not diff < tolerance:
+        raise ValueError(f"{out}: ONNX parity check failed: max |logit difference| {diff:.3g} >= "
+                         f"{tolerance:g} on inputs {shapes}; nothing written (try another --opset)")
+    doc["parity"] = {"max_abs_logit_diff": diff, "shapes": [list(s) for s in shapes]}
+    return graph, doc, diff, shapes
+
+
 def export_onnx(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
                 checkpoint: str = "best", opset: int = DEFAULT_OPSET,
                 tolerance: float = PARITY_TOLERANCE) -> ExportResult:
@@ -203,19 +214,8 @@ def export_onnx(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
         raise ValueError(f"{out_p}: the output file must end in .onnx")
     if Path(run).suffix == ".onnx":
         raise ValueError(f"{run}: already an ONNX model; export takes a run folder or a .pt checkpoint")
-    require("onnx")
-    require("onnxruntime")
     predictor = Predictor.from_run(run, device="cpu", checkpoint=checkpoint)
-    model, plan = predictor.model.eval(), predictor.plan
-    example = torch.zeros((1, plan.network.in_channels, *plan.patch_size))
-    doc = sidecar_document(predictor, opset)
-    graph = _embed(_graph_bytes(model, example, opset), doc)
-    shapes = parity_shapes(plan)
-    diff = max_logit_difference(model, graph, shapes)
-    if not diff < tolerance:
-        raise ValueError(f"{out_p}: ONNX parity check failed: max |logit difference| {diff:.3g} >= "
-                         f"{tolerance:g} on inputs {shapes}; nothing written (try another --opset)")
-    doc["parity"] = {"max_abs_logit_diff": diff, "shapes": [list(s) for s in shapes]}
+    graph, doc, diff, shapes = _checked_graph(predictor, opset, tolerance, out_p)
     out_p.parent.mkdir(parents=True, exist_ok=True)
     side = sidecar_path(out_p)
     _write_atomic({out_p: graph, side: (json.dumps(doc, indent=2) + "\n").encode()})
@@ -223,19 +223,77 @@ def export_onnx(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
     return ExportResult(out_p, side, opset, diff, tuple(shapes))
 
 
-def export_model(run: str | os.PathLike[str], out: str | os.PathLike[str], *, format: str = "onnx",
-           **kwargs: Any) -> ExportResult:
-    """Export a run in ``format`` (only ``"onnx"`` so far); see :func:`export_onnx`.
+@dataclass(frozen=True)
+class BundleResult:
+    """What :func:`export_bundle` wrote: the archive, its entries, and the ONNX parity when included."""
+
+    model: Path
+    entries: tuple[str, ...]
+    onnx_max_abs_diff: float | None
+
+
+def export_bundle(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                  checkpoint: str = "best", onnx: bool = False, opset: int = DEFAULT_OPSET,
+                  tolerance: float = PARITY_TOLERANCE) -> BundleResult:
+    """Export a run as one ``.medunet`` file (:mod:`medunet.bundle`): ``.npy`` weights, plan,
+    config, labels, ``model_card.md`` (when beside the checkpoint) and, with ``onnx=True``, the
+    ONNX graph after the parity check of :func:`export_onnx`. Other parameters as there.
+
+    Raises
+    ------
+    FileNotFoundError
+        No run or checkpoint there.
+    ImportError
+        ``onnx=True`` without ``onnx``/``onnxruntime`` (``pip install 'medunet[onnx]'``).
+    ValueError
+        ``out`` does not end in ``.medunet``, the checkpoint is not plain data, or the ONNX
+        parity check failed (nothing is written).
+
+    Examples
+    --------
+    >>> export_bundle("runs/brain", "brain.medunet").model        # doctest: +SKIP
+    PosixPath('brain.medunet')
+    """
+    out_p = Path(out)
+    if out_p.suffix != SUFFIX:
+        raise ValueError(f"{out_p}: a bundle file must end in {SUFFIX}")
+    path = checkpoint_file(run, checkpoint)
+    data = load_checkpoint(path)
+    card_file = path.parent / "model_card.md"
+    card = card_file.read_text(encoding="utf-8") if card_file.is_file() else None
+    graph, diff = None, None
+    if onnx:
+        graph, _, diff, _ = _checked_graph(Predictor.from_checkpoint(data, "cpu"), opset, tolerance, out_p)
+    write_bundle(data, out_p, model_card=card, onnx=graph)
+    with zipfile.ZipFile(out_p) as zf:
+        entries = tuple(zf.namelist())
+    log.info("exported %s (%d entries)", out_p, len(entries))
+    return BundleResult(out_p, entries, diff)
+
+
+@overload
+def export_model(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                 format: Literal["onnx"] = ..., **kwargs: Any) -> ExportResult: ...
+@overload
+def export_model(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                 format: Literal["bundle"], **kwargs: Any) -> BundleResult: ...
+def export_model(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                 format: ExportFormat = "onnx", **kwargs: Any) -> ExportResult | BundleResult:
+    """Export a run in ``format``: ``"onnx"`` (:func:`export_onnx`) or ``"bundle"``
+    (:func:`export_bundle`, which also takes ``onnx=True``).
 
     Raises
     ------
     ValueError
         Unknown format.
     """
-    if format not in FORMATS:
-        raise ValueError(f"--format {format!r}: unknown export format; supported: {', '.join(FORMATS)}")
-    return export_onnx(run, out, **kwargs)
+    if format == "onnx":
+        return export_onnx(run, out, **kwargs)
+    if format == "bundle":
+        return export_bundle(run, out, **kwargs)
+    raise ValueError(f"--format {format!r}: unknown export format; supported: {', '.join(FORMATS)}")
 
 
-__all__ = ["DEFAULT_OPSET", "PARITY_TOLERANCE", "ExportResult", "export_model", "export_onnx",
+__all__ = ["DEFAULT_OPSET", "FORMATS", "PARITY_TOLERANCE", "BundleResult", "ExportFormat", "ExportResult",
+           "export_bundle", "export_model", "export_onnx",
            "max_logit_difference", "parity_shapes", "sidecar_document"]

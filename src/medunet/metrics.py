@@ -14,16 +14,78 @@ and model selection uses that or pooled Dice, never the plain mean.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
+    "CaseSummary",
+    "Stat",
     "confusion_matrix",
     "pixel_metrics",
+    "pooled_counts",
     "case_metrics",
     "summarise_cases",
 ]
+
+_S = TypeVar("_S", bound="Stat")
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and population standard deviation of a value over ``n`` cases.
+
+    ``mean`` and ``std`` are ``None`` when ``n == 0`` (e.g. no case contains the class).
+    """
+
+    mean: float | None
+    std: float | None
+    n: int
+
+    @classmethod
+    def of(cls: type[_S], values: ArrayLike) -> _S:
+        """The statistics of ``values`` (one per case)."""
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.size == 0:
+            return cls(None, None, 0)
+        return cls(float(arr.mean()), float(arr.std()), int(arr.size))
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        """``{"mean", "std", "n"}`` (``metrics.json``)."""
+        return {"mean": self.mean, "std": self.std, "n": self.n}
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """Per-case values summarised over cases (see :func:`summarise_cases`).
+
+    ``dice``, ``iou`` and ``dice_present`` map each class name to its :class:`Stat`; the
+    foreground Dice entries are ``None`` when there is no foreground class.
+    """
+
+    accuracy: Stat
+    dice: Mapping[str, Stat]
+    iou: Mapping[str, Stat]
+    dice_present: Mapping[str, Stat]
+    foreground_dice: Stat | None = None
+    foreground_dice_present: Stat | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The ``mean_case`` block of ``metrics.json`` (without boundary distances)."""
+        out: dict[str, object] = {
+            "accuracy": self.accuracy.to_dict(),
+            **{key: {n: s.to_dict() for n, s in per_class.items()}
+               for key, per_class in (("dice", self.dice), ("iou", self.iou),
+                                      ("dice_present", self.dice_present))},
+        }
+        for key, stat in (("foreground_dice", self.foreground_dice),
+                          ("foreground_dice_present", self.foreground_dice_present)):
+            if stat is not None:
+                out[key] = stat.to_dict()
+        return out
 
 
 def confusion_matrix(ref: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
@@ -61,6 +123,14 @@ def confusion_matrix(ref: np.ndarray, pred: np.ndarray, num_classes: int) -> np.
         if lo < 0 or hi >= k:
             raise ValueError(f"label values must lie in 0..{k - 1}, found {lo}..{hi}")
     return np.bincount(idx, minlength=k * k).astype(np.int64).reshape(k, k)
+
+
+def pooled_counts(matrices: Sequence[np.ndarray], num_classes: int) -> np.ndarray:
+    """The sum of per-case ``(K, K)`` confusion matrices: every pixel of every case counted
+    together (zeros without cases)."""
+    if not len(matrices):
+        return np.zeros((num_classes, num_classes), np.int64)
+    return np.sum(matrices, axis=0)
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -142,15 +212,9 @@ def case_metrics(cm: np.ndarray) -> dict[str, np.ndarray | float]:
     }
 
 
-def _mean_std(values: np.ndarray) -> dict[str, float | int | None]:
-    if values.size == 0:
-        return {"mean": None, "std": None, "n": 0}
-    return {"mean": float(values.mean()), "std": float(values.std()), "n": int(values.size)}
-
-
 def summarise_cases(
-    cases: Sequence[dict[str, np.ndarray | float]], names: Sequence[str]
-) -> dict[str, object]:
+    cases: Sequence[Mapping[str, np.ndarray | float]], names: Sequence[str]
+) -> CaseSummary:
     """Mean and standard deviation over cases (the headline a paper quotes).
 
     Parameters
@@ -162,25 +226,31 @@ def summarise_cases(
 
     Returns
     -------
-    dict
-        ``dice``, ``iou``, ``dice_present`` per class as ``{"mean", "std", "n"}``; the
-        foreground Dice (mean over foreground classes per case, then over cases) both
-        plainly and over present classes only; and the mean case accuracy.
+    CaseSummary
+        ``dice``, ``iou``, ``dice_present`` per class as :class:`Stat`; the foreground Dice
+        (mean over foreground classes per case, then over cases) both plainly and over
+        present classes only; and the mean case accuracy.
+
+    Examples
+    --------
+    >>> s = summarise_cases([case_metrics(np.array([[2, 1], [1, 1]]))], ["bg", "fg"])
+    >>> s.dice["fg"], s.foreground_dice_present.mean
+    (Stat(mean=0.5, std=0.0, n=1), 0.5)
     """
     k = len(names)
     dice = np.array([np.asarray(c["dice"]) for c in cases]).reshape(-1, k)
     iou = np.array([np.asarray(c["iou"]) for c in cases]).reshape(-1, k)
     present = np.array([np.asarray(c["present"]) for c in cases]).reshape(-1, k)
     acc = np.array([float(np.asarray(c["accuracy"])) for c in cases])
-    out: dict[str, object] = {
-        "accuracy": _mean_std(acc),
-        "dice": {n: _mean_std(dice[:, i]) for i, n in enumerate(names)},
-        "iou": {n: _mean_std(iou[:, i]) for i, n in enumerate(names)},
-        "dice_present": {n: _mean_std(dice[present[:, i], i]) for i, n in enumerate(names)},
-    }
-    if k > 1:
-        fg = dice[:, 1:]
-        out["foreground_dice"] = _mean_std(fg.mean(axis=1))
-        fg_present = [float(fg[j][present[j, 1:]].mean()) for j in range(len(fg)) if present[j, 1:].any()]
-        out["foreground_dice_present"] = _mean_std(np.array(fg_present))
-    return out
+    summary = CaseSummary(
+        accuracy=Stat.of(acc),
+        dice={n: Stat.of(dice[:, i]) for i, n in enumerate(names)},
+        iou={n: Stat.of(iou[:, i]) for i, n in enumerate(names)},
+        dice_present={n: Stat.of(dice[present[:, i], i]) for i, n in enumerate(names)},
+    )
+    if k == 1:
+        return summary
+    fg = dice[:, 1:]
+    fg_present = [float(fg[j][present[j, 1:]].mean()) for j in range(len(fg)) if present[j, 1:].any()]
+    return replace(summary, foreground_dice=Stat.of(fg.mean(axis=1)),
+                   foreground_dice_present=Stat.of(fg_present))

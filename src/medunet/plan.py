@@ -1,16 +1,18 @@
-"""Plan a network and its training patches from the dataset's fingerprint."""
+"""Plan a network and its training patches from the training cases' fingerprint."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from medunet.config import Config
-from medunet.data.check import DatasetSummary
+from medunet.data.fingerprint import DatasetFingerprint, median_shape
+from medunet.data.labels import LabelSet
 from medunet.data.normalize import choose_scheme
-from medunet.data.resample import is_anisotropic, target_spacing
+from medunet.data.resample import is_anisotropic, resampled_shape, target_spacing
 from medunet.models import UNetConfig
 
 #: training patches above this many pixels/voxels are shrunk (keeps a CPU step around a second)
@@ -31,7 +33,7 @@ class Plan:
     network : UNetConfig
     normalization : str
     median_shape : tuple of int
-        Median image shape of the training set (after resampling).
+        Median image shape of the training cases after resampling to ``spacing``.
     spacing : tuple of float
         Target spacing per array axis; every image is resampled to it before the network.
     data_dims : int
@@ -68,11 +70,6 @@ class Plan:
                    int(d.get("batch_size", BATCH_2D)), dict(d.get("intensity", {})))
 
 
-def _median_shape(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
-    ordered = [sorted(s[i] for s in shapes) for i in range(len(shapes[0]))]
-    return tuple(axis[len(axis) // 2] for axis in ordered)
-
-
 def _round_up(v: int, m: int) -> int:
     return int(math.ceil(v / m) * m)
 
@@ -94,6 +91,7 @@ def _patch(config: Config, median: tuple[int, ...], dims: int) -> tuple[int, ...
         if len(patch) != dims:
             raise ValueError(f"data.patch_size has {len(patch)} values, the network is {dims}D")
         return patch
+    # a 2D network on volumes sees slices of the first axis: its patch is the in-plane (trailing) axes
     patch = median[-dims:]
     limit = MAX_PATCH_PIXELS_2D if dims == 2 else MAX_PATCH_VOXELS_3D
     while math.prod(patch) > limit:
@@ -103,46 +101,56 @@ def _patch(config: Config, median: tuple[int, ...], dims: int) -> tuple[int, ...
     return patch
 
 
-def make_plan(summary: DatasetSummary, config: Config,
-              spacings: Sequence[Sequence[float]] | None = None, accelerated: bool = False) -> Plan:
-    """Choose spacing, network dimensionality, patch size, depth and batch size.
-
-    The patch covers a typical image (up to a size that keeps a CPU step near a second), the
-    bottleneck keeps at least ``MIN_BOTTLENECK`` pixels per side, and volumes are resampled
-    to the median spacing. ``config.data.patch_size`` and ``config.model`` are honoured.
-
-    Parameters
-    ----------
-    summary : DatasetSummary
-    config : Config
-    spacings : sequence of sequence of float, optional
-        Spacing per array axis of each training image (default: 1.0).
-    accelerated : bool
-        Training runs on a GPU; only then do volumes get a 3D network by default.
-    """
-    if summary.labels is None:
-        raise ValueError(f"{summary.root}: no label set could be determined")
-    shapes = [s for s, n in summary.shapes.items() for _ in range(n)]
-    median = _median_shape(shapes)
-    data_dims = len(median)
-    spacing = target_spacing(spacings) if spacings else (1.0,) * data_dims
-    dims = _spatial_dims(config, data_dims, spacing, accelerated)
-    patch = _patch(config, median, dims)
+def _depth(config: Config, patch: Sequence[int]) -> int:
+    """``model.depth``, lowered until the bottleneck keeps ``MIN_BOTTLENECK`` pixels per side."""
     depth = config.model.depth
     while depth > 2 and math.ceil(min(patch) / 2 ** (depth - 1)) < MIN_BOTTLENECK:
         depth -= 1
-    net = UNetConfig(
-        in_channels=summary.num_channels,
-        num_classes=summary.labels.num_classes,
-        spatial_dims=dims,
-        depth=depth,
-        base_width=config.model.base_width,
-        max_width=config.model.max_width,
-        norm=config.model.norm,
-        dropout=config.model.dropout,
-    )
+    return depth
+
+
+def make_plan(fingerprint: DatasetFingerprint, labels: LabelSet, config: Config, *,
+              accelerated: bool = False) -> Plan:
+    """Choose spacing, network dimensionality, patch size, depth, batch size and normalisation.
+
+    Volumes are resampled to the median spacing; the patch covers the median resampled image
+    (up to a size that keeps a CPU step near a second; a 2D network on volumes takes the
+    in-plane, trailing axes), and the bottleneck keeps at least ``MIN_BOTTLENECK`` pixels per
+    side. ``config.data.patch_size``, ``config.data.normalization``, ``config.model`` and
+    ``config.train.batch_size`` are honoured; ``auto`` normalisation reads
+    ``config.data.root``'s ``dataset.json`` for the modality.
+
+    Parameters
+    ----------
+    fingerprint : DatasetFingerprint
+        Of the training cases only (:func:`medunet.data.fingerprint.fingerprint_cases`).
+    labels : LabelSet
+        The dataset's labels (the network's classes).
+    config : Config
+    accelerated : bool
+        Training runs on a GPU; only then do volumes get a 3D network by default.
+
+    Returns
+    -------
+    Plan
+        With empty ``intensity`` (CT statistics are added from the training images).
+
+    Raises
+    ------
+    ValueError
+        ``model.spatial_dims`` above the data's, or ``data.patch_size`` of the wrong length.
+    """
+    data_dims = fingerprint.data_dims
+    spacing = target_spacing(fingerprint.spacings)
+    median = median_shape([resampled_shape(s, sp, spacing)
+                           for s, sp in zip(fingerprint.shapes, fingerprint.spacings, strict=True)])
+    dims = _spatial_dims(config, data_dims, spacing, accelerated)
+    patch = _patch(config, median, dims)
+    net = UNetConfig.resolve(config.model, in_channels=fingerprint.channels,
+                             num_classes=labels.num_classes, spatial_dims=dims,
+                             depth=_depth(config, patch))
     patch = tuple(_round_up(p, net.divisor) for p in patch)
     batch = config.train.batch_size or (BATCH_2D if dims == 2 else BATCH_3D)
-    scheme = choose_scheme(config.data.normalization, summary.root, summary.intensity_min,
-                           summary.zero_fraction)
-    return Plan(patch, net, scheme, median, tuple(spacing), data_dims, batch)
+    scheme = choose_scheme(config.data.normalization, Path(config.data.root),
+                           fingerprint.intensity_min, fingerprint.zero_fraction)
+    return Plan(patch, net, scheme, median, spacing, data_dims, batch)

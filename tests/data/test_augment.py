@@ -145,3 +145,69 @@ def test_intensity_is_per_sample() -> None:
     out = random_intensity(image, cfg, _gen(0))
     same = [torch.equal(out[i], image[i]) for i in range(16)]
     assert any(same) and not all(same)
+
+
+# --- image/mask correspondence of the affine transform, checked on values -------------------------
+#
+# Bilinear (trilinear in 3D) interpolation reproduces a linear function exactly, so an image made of
+# one index ramp per spatial axis comes out of the transform holding, at every output pixel, the source
+# coordinate it was sampled from (in pixels). A channel of ones tells where every neighbour of that
+# source point lies inside the patch (ones == 1) or none does (ones == 0). Nearest-neighbour sampling
+# of the mask must then pick the label at the rounded source coordinate. Float32 rounding in the grid
+# and the interpolation is ~1e-5 pixel for these sizes, so pixels within TIE of a rounding tie (where
+# either neighbour is a correct nearest pick) are skipped; TIE is 100 times that error.
+
+AFFINE = AugmentConfig(p_affine=1.0, rotation_deg=30.0, scale=(0.8, 1.25))
+TIE = 1e-3
+
+
+def _ramp_image(spatial: tuple[int, ...], b: int) -> torch.Tensor:
+    """``(B, D + 1, *S)``: one index ramp per spatial axis, then a channel of ones."""
+    axes = torch.meshgrid(*[torch.arange(n, dtype=torch.float32) for n in spatial], indexing="ij")
+    channels = torch.stack([*axes, torch.ones(spatial)])
+    return channels.expand(b, *channels.shape).clone()
+
+
+@pytest.mark.parametrize("spatial", SPATIAL)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_affine_mask_is_the_label_at_the_image_source_coordinate(spatial: tuple[int, ...],
+                                                                 seed: int) -> None:
+    dims = len(spatial)
+    _, mask = _batch(spatial, b=6)
+    out_i, out_m = random_affine(_ramp_image(spatial, 6), mask, AFFINE, _gen(seed))
+    coords, ones = out_i[:, :dims], out_i[:, dims]
+    frac = coords - coords.floor()
+    inside = (ones > 1 - 1e-5) & ((frac - 0.5).abs() > TIE).all(dim=1)
+    idx = coords.round().long().clamp_min(0)
+    for d, n in enumerate(spatial):
+        idx[:, d] = idx[:, d].clamp_max(n - 1)
+    batch = torch.arange(6).view(-1, *([1] * dims)).expand_as(out_m)
+    expected = mask[(batch, *idx.unbind(1))]
+    assert inside.float().mean() > 0.4  # most of the patch is checked, not just a few pixels
+    assert torch.equal(out_m[inside], expected[inside])
+    # where the source point lies a pixel or more outside the patch the mask is background, like
+    # the zero-padded image
+    outside = ones < 1e-6
+    assert outside.any()
+    assert not out_m[outside].any()
+
+
+@pytest.mark.parametrize(("spatial", "axis"), [(s, a) for s in SPATIAL for a in range(len(s))])
+def test_affine_label_boundary_sits_on_the_image_half_level(spatial: tuple[int, ...],
+                                                           axis: int) -> None:
+    # the image is the (binary) mask as float; the mask varies along one axis only, so bilinear
+    # sampling reduces to a linear blend of the two neighbours along that axis, which exceeds 0.5
+    # exactly where the nearer neighbour (the nearest-sampled label) is 1
+    g = _gen(axis)
+    profile = torch.randint(0, 2, (spatial[axis],), generator=g)
+    shape = [1] * len(spatial)
+    shape[axis] = spatial[axis]
+    mask = profile.view(shape).expand(spatial).expand(8, *spatial).clone()
+    image = torch.stack([mask.float(), torch.ones(mask.shape)], dim=1)
+    out_i, out_m = random_affine(image, mask, AFFINE, _gen(3))
+    level, ones = out_i[:, 0], out_i[:, 1]
+    inside = (ones > 1 - 1e-5) & ((level - 0.5).abs() > TIE)
+    assert inside.float().mean() > 0.4 and out_m[inside].any()
+    assert torch.equal(out_m[inside], (level[inside] > 0.5).long())
+    outside = ones < 1e-6
+    assert not out_m[outside].any() and not out_i[:, 0][outside].any()

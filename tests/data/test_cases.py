@@ -209,3 +209,22 @@ def test_labelset_validation() -> None:
     ls = LabelSet.from_count(3)
     assert ls.num_classes == 3 and not ls.declared
     assert ls.to_dict() == {"0": "background", "1": "class_1", "2": "class_2"}
+
+
+def test_labelset_from_values_and_from_dict() -> None:
+    ls = LabelSet.from_values([2, 0, 1, 1], ["bg", "liver", "tumour"])
+    assert ls == LabelSet((0, 1, 2), ("bg", "liver", "tumour"), declared=True)
+    assert LabelSet.from_values([1, 0]).names == ("background", "class_1")
+    assert LabelSet.from_dict(ls.to_dict()) == ls  # the checkpoint round trip
+    with pytest.raises(ValueError, match="no gaps"):
+        LabelSet.from_values([0, 2])
+    with pytest.raises(ValueError, match="2 labels but 1 label names"):
+        LabelSet.from_values([0, 1], ["bg"])
+    with pytest.raises(ValueError, match="at most 255"):
+        LabelSet.from_values(range(300))
+
+
+def test_label_names_alone_rename_dataset_json_or_count_the_labels(tmp_path: Path) -> None:
+    assert resolve_labels(tmp_path, names=["bg", "a", "b"]) == LabelSet((0, 1, 2), ("bg", "a", "b"))
+    (tmp_path / "dataset.json").write_text(json.dumps({"classes": {"0": "background", "1": "x"}}))
+    assert resolve_labels(tmp_path, names=["bg", "cell"]) == LabelSet((0, 1), ("bg", "cell"))

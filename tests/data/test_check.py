@@ -12,8 +12,17 @@ from PIL import Image
 
 from medunet.cli import main
 from medunet.config import Config
-from medunet.data import DatasetError, check_dataset, inspect_dataset
-from medunet.plan import make_plan
+from medunet.data import DatasetError, DatasetSummary, LabelSet, check_dataset, inspect_dataset
+from medunet.data.fingerprint import fingerprint_cases
+from medunet.data.loader import read_cases
+from medunet.plan import Plan, make_plan
+
+
+def _plan(s: DatasetSummary) -> Plan:
+    """The plan for every case of the summary (the trainer plans from the training cases only)."""
+    assert s.labels is not None
+    return make_plan(fingerprint_cases(read_cases([c for cs in s.cases.values() for c in cs])),
+                     s.labels, Config())
 
 
 def _mask_with(shape: tuple[int, int], values: dict[tuple[int, int], int]) -> np.ndarray:
@@ -79,8 +88,23 @@ def test_non_contiguous_discovered_labels(tmp_path: Path, write_png: Callable) -
     assert len(s.problems) == 1 and s.problems[0].path == tmp_path
     assert "[0, 2, 5] are not 0..K-1" in s.problems[0].message
     # declaring the labels turns it into per-file problems instead
-    s = inspect_dataset(tmp_path, labels=[0, 1, 2])
+    s = inspect_dataset(tmp_path, labels=LabelSet.from_values([0, 1, 2]))
     assert [(p.path.name, "[5] outside" in p.message) for p in s.problems] == [("a.png", True)]
+
+
+def test_labels_must_be_a_labelset(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
+    root = make_dataset(tmp_path / "d", splits=None, n=1)
+    with pytest.raises(TypeError, match="LabelSet.from_values"):
+        inspect_dataset(root, [0, 1])  # type: ignore[arg-type]
+
+
+def test_declared_labelset_wins_over_dataset_json(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
+    root = make_dataset(tmp_path / "d", splits=None, n=1)
+    (root / "dataset.json").write_text(json.dumps({"classes": {"0": "bg", "1": "a", "2": "b"}}))
+    assert inspect_dataset(root).labels == LabelSet((0, 1, 2), ("bg", "a", "b"))
+    declared = LabelSet.from_values([0, 1], ["out", "in"])
+    s = check_dataset(root, declared)
+    assert s.labels is declared and s.problems == []
 
 
 def test_declared_labels_flag_a_value_outside(tmp_path: Path, make_dataset: Callable[..., Path],
@@ -88,7 +112,7 @@ def test_declared_labels_flag_a_value_outside(tmp_path: Path, make_dataset: Call
     root = make_dataset(tmp_path / "d", splits=None, n=2)
     write_png(root / "masks" / "case_01.png", _mask_with((32, 40), {(0, 0): 3}))
     with pytest.raises(DatasetError) as exc:
-        check_dataset(root, labels=[0, 1])
+        check_dataset(root, labels=LabelSet.from_values([0, 1]))
     (p,) = exc.value.problems
     assert p.path == root / "masks" / "case_01.png" and "[3] outside the declared labels [0, 1]" in p.message
 
@@ -182,7 +206,7 @@ def test_acceptance_same_problems_from_the_api(
 ) -> None:
     bad = _broken_dataset(tmp_path / "d", make_dataset, write_png)
     with pytest.raises(DatasetError) as exc:
-        check_dataset(tmp_path / "d", labels=[0, 1])
+        check_dataset(tmp_path / "d", labels=LabelSet.from_values([0, 1]))
     assert sorted(p.path for p in exc.value.problems) == sorted(bad.values())
 
 
@@ -191,7 +215,7 @@ def test_zero_background_is_measured_and_planned(tmp_path: Path, make_dataset: C
     root = make_dataset(tmp_path / "d", n=2, size=(32, 40))
     s = check_dataset(root)
     assert s.zero_fraction < 0.05
-    assert make_plan(s, Config()).normalization == "zscore"
+    assert _plan(s).normalization == "zscore"
     # blank out the left half of every image: a zero background, as in skull-stripped MRI
     for path in root.glob("*/images/*.png"):
         img = np.array(Image.open(path))
@@ -200,4 +224,4 @@ def test_zero_background_is_measured_and_planned(tmp_path: Path, make_dataset: C
     s = check_dataset(root)
     assert len(s.zero_fractions) == 6 and 0.5 <= s.zero_fraction < 0.6
     assert s.to_dict()["zero_background_fraction"] == s.zero_fraction
-    assert make_plan(s, Config()).normalization == "zscore_nonzero"
+    assert _plan(s).normalization == "zscore_nonzero"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from medunet.data.loader import LoadedCase, PatchSampler, _crop_with_pad, normalize
+from medunet.data.loader import LoadedCase, PatchSampler, _crop_with_pad, normalize, to_slices
 
 
 def _case(case_id: str, shape: tuple[int, ...], fg: list[tuple[int, ...]], channels: int = 1,
@@ -125,3 +125,58 @@ def test_same_seed_same_batches() -> None:
 def test_no_cases_raises() -> None:
     with pytest.raises(ValueError, match="no training cases"):
         PatchSampler([], (8, 8), 2, 0.5, torch.Generator())
+
+
+# --- image/mask correspondence of the patches, checked on values ----------------------------------
+
+
+def _coded_case(case_id: str, shape: tuple[int, ...], seed: int, fg: float = 0.5) -> LoadedCase:
+    """Random labels; image channel 0 is the mask as float, then one 1-based index ramp per axis
+    (so a zero in any channel means padding)."""
+    rng = np.random.default_rng(seed)
+    mask = np.where(rng.random(shape) < fg, rng.integers(1, 4, shape), 0).astype(np.int64)
+    ramps = np.meshgrid(*[np.arange(1, n + 1) for n in shape], indexing="ij")
+    image = np.stack([mask, *ramps]).astype(np.float32)
+    return LoadedCase(case_id, image, mask, np.argwhere(mask > 0))
+
+
+def _assert_is_one_crop(image: np.ndarray) -> None:
+    """The ramps of a patch ``(1 + D, *P)`` are a box of the case, counting up along each axis."""
+    ramps = image[1:]
+    inside = (ramps > 0).all(axis=0)
+    # outside the case every channel is padding
+    assert not (ramps > 0).any(axis=0)[~inside].any()
+    where = np.argwhere(inside)
+    box = tuple(slice(a, b + 1) for a, b in zip(where.min(0), where.max(0), strict=True))
+    assert inside[box].all() and inside.sum() == inside[box].size
+    for axis, ramp in enumerate(ramps):
+        shape = [1] * ramp.ndim
+        shape[axis] = -1
+        counting = ramp[box].flat[0] + np.arange(ramp[box].shape[axis]).reshape(shape)
+        np.testing.assert_array_equal(ramp[box], np.broadcast_to(counting, ramp[box].shape))
+
+
+@pytest.mark.parametrize(("shapes", "patch"), [
+    ([(20, 24), (16, 30), (9, 12)], (16, 16)),  # the last case is smaller than the patch
+    ([(10, 12, 14), (6, 16, 9)], (8, 8, 8)),
+])
+@pytest.mark.parametrize("fg_fraction", [0.0, 0.5, 1.0])
+def test_patch_mask_is_cropped_where_the_image_is(shapes: list[tuple[int, ...]],
+                                                 patch: tuple[int, ...], fg_fraction: float) -> None:
+    cases = [_coded_case(f"c{i}", s, seed=i, fg=0.02 + 0.3 * i) for i, s in enumerate(shapes)]
+    sampler = PatchSampler(cases, patch, 6, fg_fraction, torch.Generator().manual_seed(0))
+    for _ in range(4):
+        images, masks = sampler.sample()
+        np.testing.assert_array_equal(images[:, 0].numpy(), masks.numpy().astype(np.float32))
+        for image in images.numpy():
+            _assert_is_one_crop(image)
+
+
+def test_slices_keep_image_and_mask_of_the_same_slice() -> None:
+    case = _coded_case("v", (5, 6, 7), seed=0)
+    slices = to_slices([case])
+    assert [s.case_id for s in slices] == [f"v#z{z}" for z in range(5)]
+    for z, s in enumerate(slices):
+        np.testing.assert_array_equal(s.image[0], s.mask.astype(np.float32))
+        np.testing.assert_array_equal(s.image[1], z + 1)  # the slice's own z ramp
+        np.testing.assert_array_equal(s.fg_coords, np.argwhere(s.mask > 0))

@@ -13,6 +13,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from medunet.data import DatasetError
+from medunet.data.labels import LabelSet
 from medunet.evaluation.files import evaluate_dirs
 from medunet.evaluation.writing import write_evaluation
 from medunet.io import read_mask
@@ -67,7 +68,7 @@ def test_unpaired_files_are_reported_all_at_once(tmp_path: Path, write_png: Call
 def test_value_outside_declared_labels(tmp_path: Path, write_png: Callable) -> None:
     pred_dir, ref_dir, _ = _mask_dirs(tmp_path, write_png, n=2, k=3)
     with pytest.raises(DatasetError) as exc:
-        evaluate_dirs(pred_dir, ref_dir, labels=[0, 1])
+        evaluate_dirs(pred_dir, ref_dir, labels=LabelSet.from_count(2, declared=True))
     paths = {p.path for p in exc.value.problems}
     assert paths == {pred_dir / "c0.png", pred_dir / "c1.png", ref_dir / "c0.png", ref_dir / "c1.png"}
     assert all("[2] outside the declared labels [0, 1]" in p.message for p in exc.value.problems)
@@ -107,7 +108,7 @@ def test_binary_255_masks_compare_with_0_1(tmp_path: Path, write_png: Callable) 
 
 def test_to_dict_structure(tmp_path: Path, write_png: Callable) -> None:
     pred_dir, ref_dir, pairs = _mask_dirs(tmp_path, write_png, n=3, k=2)
-    ev = evaluate_dirs(pred_dir, ref_dir, labels=[0, 1], label_names=["bg", "lesion"])
+    ev = evaluate_dirs(pred_dir, ref_dir, labels=LabelSet((0, 1), ("bg", "lesion")))
     doc = ev.to_dict()
     assert {"labels", "num_cases", "policy", "pooled", "mean_case", "per_case"} <= set(doc)
     assert doc["labels"] == {"0": "bg", "1": "lesion"} and doc["num_cases"] == 3
@@ -203,7 +204,8 @@ def test_acceptance_mni152_perturbed_equals_sklearn(shared_data: Path, tmp_path:
     r, p = np.concatenate(refs), np.concatenate(preds)
     assert 0.03 < np.mean(r != p) < 0.05  # 5% flipped, a quarter of them to the same label
 
-    pooled = evaluate_dirs(tmp_path / "pred", ref_dir, labels=[0, 1, 2, 3]).to_dict()["pooled"]
+    labels = LabelSet.from_count(4, declared=True)
+    pooled = evaluate_dirs(tmp_path / "pred", ref_dir, labels=labels).to_dict()["pooled"]
     cm = sk_confusion_matrix(r, p, labels=range(4))
     prec, rec, f1, support = precision_recall_fscore_support(
         r, p, labels=range(4), average=None, zero_division=0)

@@ -54,7 +54,7 @@ def test_sigterm_saves_last_and_resume_is_bit_identical(tiny_data: Path, tmp_pat
     assert not (cut / "report.html").exists()  # the run is not finished
     assert signal.getsignal(signal.SIGTERM) is before  # the handler is restored
     resumed = train(tiny_config(tiny_data, cut), resume=True)
-    assert resumed.stopped == "epochs done" and resumed.epochs == 2
+    assert resumed.stopped == "epochs_done" and resumed.epochs == 2
     _assert_same_weights(tmp_path / "ref" / "last.pt", cut / "last.pt")
 
 

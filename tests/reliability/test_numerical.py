@@ -34,7 +34,7 @@ def test_non_finite_steps_are_skipped_and_counted(tiny_data: Path, tmp_path: Pat
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     _nan_loss_on(monkeypatch, {1, 2, 4})  # never MAX_BAD_STEPS in a row
     summary = train(tiny_config(tiny_data, tmp_path / "run"))
-    assert summary.stopped == "epochs done" and summary.skipped_steps == 3
+    assert summary.stopped == "epochs_done" and summary.skipped_steps == 3
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["state"]["skipped_steps"] == 3
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())

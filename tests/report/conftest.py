@@ -1,81 +1,65 @@
-"""Synthetic metrics and gallery for the report tests."""
+"""Synthetic metrics documents and galleries for the report tests."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pytest
 
+from medunet.data.labels import LabelSet
+from medunet.evaluation.document import CaseRow, ClassMetrics, MeanCase, MetricsDocument, Pooled
+from medunet.metrics import Stat
 from medunet.report import GalleryItem
 
 EVIL_ID = "<script>x</script>"
 
 
-def make_metrics(names: list[str], num_cases: int, seed: int = 0) -> dict[str, Any]:
-    """A metrics dict with the ``metrics.json`` schema, random but seeded."""
+def make_metrics(names: list[str], num_cases: int, seed: int = 0) -> MetricsDocument:
+    """A metrics document, random but seeded (no boundary distances)."""
     rng = np.random.default_rng(seed)
     k = len(names)
     cm = rng.integers(0, 2_000_000, size=(k, k))
     cm[np.diag_indices(k)] += 10_000_000
-    stat = {"mean": 0.8, "std": 0.1, "n": num_cases}
+    stat = Stat(mean=0.8, std=0.1, n=num_cases)
     per_class = {
-        n: {
-            "precision": 0.9,
-            "recall": 0.8,
-            "f1": 0.85,
-            "dice": 0.85,
-            "iou": 0.74,
-            "specificity": 0.99,
-            "support": int(cm[i].sum()),
-        }
+        n: ClassMetrics(precision=0.9, recall=0.8, f1=0.85, dice=0.85, iou=0.74, specificity=0.99,
+                        support=int(cm[i].sum()))
         for i, n in enumerate(names)
     }
     ids = [EVIL_ID] + [f"case{i:03d}" for i in range(1, num_cases)]
-    per_case = [
-        {
-            "case": cid,
-            "accuracy": float(rng.uniform(0.9, 1.0)),
-            "dice": {n: float(rng.uniform()) for n in names},
-            "iou": {n: float(rng.uniform()) for n in names},
-            "ref_pixels": {n: 10 for n in names},
-            "pred_pixels": {n: 12 for n in names},
-        }
+    per_case = tuple(
+        CaseRow(
+            case=cid,
+            accuracy=float(rng.uniform(0.9, 1.0)),
+            dice={n: float(rng.uniform()) for n in names},
+            iou={n: float(rng.uniform()) for n in names},
+            ref_pixels={n: 10 for n in names},
+            pred_pixels={n: 12 for n in names},
+        )
         for cid in ids
-    ]
-    return {
-        "labels": {str(i): n for i, n in enumerate(names)},
-        "num_cases": num_cases,
-        "policy": {
-            "empty_masks": "Dice is 1 when both masks are empty.",
-            "headline": "Pooled foreground Dice.",
-            "pooled_vs_mean": "Pooled sums pixels; mean-case averages cases.",
-        },
-        "pooled": {
-            "accuracy": 0.97,
-            "background_accuracy": 0.86,
-            "precision": 0.9,
-            "recall": 0.88,
-            "f1": 0.89,
-            "headline_average": "class 1",
-            "foreground_dice": 0.9,
-            "confusion_matrix": cm.tolist(),
-            "per_class": per_class,
-        },
-        "mean_case": {
-            "accuracy": stat,
-            "dice": {n: stat for n in names},
-            "iou": {n: stat for n in names},
-            # the last class never present: mean/std are null when n == 0
-            "dice_present": {
-                n: ({"mean": None, "std": None, "n": 0} if n == names[-1] else stat) for n in names
-            },
-            "foreground_dice": stat,
-            "foreground_dice_present": {"mean": 0.85, "std": None, "n": 1},
-        },
-        "per_case": per_case,
+    )
+    pooled = Pooled(
+        accuracy=0.97, background_accuracy=0.86, precision=0.9, recall=0.88, f1=0.89,
+        headline_average="class 1", foreground_dice=0.9,
+        confusion_matrix=tuple(tuple(row) for row in cm.tolist()), per_class=per_class,
+    )
+    mean_case = MeanCase(
+        accuracy=stat,
+        dice={n: stat for n in names},
+        iou={n: stat for n in names},
+        # the last class never present: mean/std are None when n == 0
+        dice_present={n: (Stat(None, None, 0) if n == names[-1] else stat) for n in names},
+        foreground_dice=stat,
+        foreground_dice_present=Stat(mean=0.85, std=None, n=1),
+    )
+    policy = {
+        "empty_masks": "Dice is 1 when both masks are empty.",
+        "headline": "Pooled foreground Dice.",
+        "pooled_vs_mean": "Pooled sums pixels; mean-case averages cases.",
     }
+    labels = LabelSet(tuple(range(k)), tuple(names))
+    return MetricsDocument(labels, policy, pooled, mean_case, per_case)
 
 
 def make_gallery(k: int, n: int, seed: int = 0) -> list[GalleryItem]:
@@ -102,7 +86,7 @@ def evil_id() -> str:
 
 
 @pytest.fixture
-def metrics_factory() -> Callable[..., dict[str, Any]]:
+def metrics_factory() -> Callable[..., MetricsDocument]:
     """``make_metrics(names, num_cases, seed=0)``."""
     return make_metrics
 
@@ -114,7 +98,7 @@ def gallery_factory() -> Callable[..., list[GalleryItem]]:
 
 
 @pytest.fixture(params=[2, 4], ids=["K2", "K4"])
-def report_inputs(request: pytest.FixtureRequest) -> tuple[dict[str, Any], list[GalleryItem]]:
+def report_inputs(request: pytest.FixtureRequest) -> tuple[MetricsDocument, list[GalleryItem]]:
     """(metrics, gallery) for two- and four-class problems."""
     k = request.param
     names = ["background", "brain"] if k == 2 else ["background", "a&b", "tumour", "oedema"]

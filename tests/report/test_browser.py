@@ -7,14 +7,15 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from medunet.evaluation.document import MetricsDocument
 from medunet.report import GalleryItem, write_report
 from medunet.report.figures import curves_figure
+from medunet.training.state import LogRow
 
 pytestmark = pytest.mark.browser
 
@@ -57,11 +58,13 @@ def _run(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str
 @pytest.fixture
 def report(
     tmp_path: Path,
-    metrics_factory: Callable[..., dict[str, Any]],
+    metrics_factory: Callable[..., MetricsDocument],
     gallery_factory: Callable[..., list[GalleryItem]],
 ) -> Path:
     metrics = metrics_factory(["background", "tumour", "oedema"], num_cases=5)
-    rows = [{"epoch": e, "train_loss": 1 / (e + 1), "val_dice": e / 4} for e in range(4)]
+    rows = [LogRow(epoch=e, train_loss=1 / (e + 1), val_dice_fg=e / 4, val_dice_fg_case_present=e / 4,
+                   val_dice={"brain": e / 4}, lr=1e-3, skipped_steps=0, seconds=1.0, elapsed=e + 1.0)
+            for e in range(4)]
     return write_report(
         metrics,
         tmp_path / "report.html",

@@ -5,18 +5,19 @@ import io
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from medunet.evaluation.document import MetricsDocument
 from medunet.report import GalleryItem, write_report
 from medunet.report.figures import curves_figure
+from medunet.training.state import LogRow
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
-MetricsFactory = Callable[..., dict[str, Any]]
+MetricsFactory = Callable[..., MetricsDocument]
 
 
 def _pngs(text: str) -> list[bytes]:
@@ -24,10 +25,12 @@ def _pngs(text: str) -> list[bytes]:
 
 
 def test_report_is_self_contained(
-    tmp_path: Path, report_inputs: tuple[dict[str, Any], list[GalleryItem]]
+    tmp_path: Path, report_inputs: tuple[MetricsDocument, list[GalleryItem]]
 ) -> None:
     metrics, gallery = report_inputs
-    rows = [{"epoch": e, "train_loss": 1 / (e + 1), "val_dice_brain": e / 5} for e in range(5)]
+    rows = [LogRow(epoch=e, train_loss=1 / (e + 1), val_dice_fg=e / 5, val_dice_fg_case_present=e / 5,
+                   val_dice={"brain": e / 5}, lr=1e-3, skipped_steps=0, seconds=1.0, elapsed=e + 1.0)
+            for e in range(5)]
     out = write_report(
         metrics,
         tmp_path / "sub" / "report.html",

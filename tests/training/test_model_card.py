@@ -16,6 +16,7 @@ from medunet.data.check import check_dataset
 from medunet.plan import Plan
 from medunet.training import train
 from medunet.training.model_card import data_facts, infer_stop_reason, render_model_card
+from medunet.training.state import LogRow, stop_message
 
 SECTIONS = ["## Intended use and limitations", "## Data", "## Plan", "## Training", "## Validation metrics"]
 
@@ -25,6 +26,11 @@ def _config(data: Path, out: Path, *sets: str) -> Config:
                               "model.base_width=4", "model.depth=3", "train.batch_size=4",
                               'train.device="cpu"', "train.iterations_per_epoch=4", "train.epochs=2",
                               "train.lr=0.01", *sets])
+
+
+def _row(epoch: int, dice: float, elapsed: float) -> LogRow:
+    return LogRow(epoch=epoch, train_loss=1.0, val_dice_fg=dice, val_dice_fg_case_present=dice,
+                  val_dice={"a": dice}, lr=1e-3, skipped_steps=0, seconds=elapsed / epoch, elapsed=elapsed)
 
 
 def _dataset(root: Path) -> Path:
@@ -82,20 +88,23 @@ def test_card_from_the_dataset_summary(card: tuple[Path, Path, str]) -> None:
     cfg = _config(data, run)
     plan = Plan.from_dict(json.loads((run / "plan.json").read_text()))
     facts = data_facts(cfg, {"train": 4, "validation": 4}, [], check_dataset(data))
-    text = render_model_card(run.name, cfg, plan, facts, [{"epoch": 1, "val_dice_fg": 0.5, "elapsed": 3.0}],
-                             {}, stopped="time budget spent", device=torch.device("cpu"), n_params=10,
+    text = render_model_card(run.name, cfg, plan, facts, [_row(1, 0.5, 3.0)],
+                             {}, stopped="time_budget", device=torch.device("cpu"), n_params=10,
                              names=["background", "a", "b"])
     assert "pixel share (all splits)" in text and "Image sizes (all splits, with counts): 32x40 (12)" in text and "stopped: time budget spent" in text
     assert "| a | – | – ± – |" in text
 
 
-@pytest.mark.parametrize(("sets", "rows", "expected"), [
-    (["train.epochs=3"], [0.1, 0.2, 0.3], "epochs done"),
-    (["train.time_budget=0.1"], [0.1, 0.2], "time budget spent"),
-    (["train.patience=2"], [0.5, 0.4, 0.45], "early stopping: no improvement for 2 epochs"),
-    ([], [0.1], "stopped early (see the training log)"),
+@pytest.mark.parametrize(("sets", "rows", "reason", "expected"), [
+    (["train.epochs=3"], [0.1, 0.2, 0.3], "epochs_done", "epochs done"),
+    (["train.time_budget=0.1"], [0.1, 0.2], "time_budget", "time budget spent"),
+    (["train.patience=2"], [0.5, 0.4, 0.45], "early_stopping", "early stopping: no improvement for 2 epochs"),
+    (["train.patience=2"], [0.4, 0.5, 0.45], None, "stopped early (see the training log)"),
+    ([], [0.1], None, "stopped early (see the training log)"),
 ])
-def test_infer_stop_reason(tmp_path: Path, sets: list[str], rows: list[float], expected: str) -> None:
+def test_infer_stop_reason(tmp_path: Path, sets: list[str], rows: list[float], reason: str | None,
+                           expected: str) -> None:
     cfg = _config(tmp_path, tmp_path / "r", *sets, *([] if "train.epochs=3" in sets else ["train.epochs=9"]))
-    log = [{"epoch": i + 1, "val_dice_fg": d, "elapsed": 6.0 * (i + 1)} for i, d in enumerate(rows)]
-    assert infer_stop_reason(cfg, log) == expected
+    log = [_row(i + 1, d, 6.0 * (i + 1)) for i, d in enumerate(rows)]
+    assert infer_stop_reason(cfg, log) == reason
+    assert stop_message(infer_stop_reason(cfg, log), cfg.train.patience) == expected

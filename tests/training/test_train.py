@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from medunet.checkpoint import load_checkpoint
 from medunet.config import Config
 from medunet.inference.predictor import Predictor
 from medunet.training import Callbacks, train
+from medunet.training.run_dir import read_log
 
 
 def _disc_dataset(root: Path, n: dict[str, int], size: tuple[int, int] = (32, 32), rgb: bool = False,
@@ -100,6 +102,9 @@ def test_same_seed_same_weights_and_interrupt_resume_is_bit_identical(dataset: P
     assert ref.keys() == resumed.keys()
     for k in ref:
         assert torch.equal(ref[k], resumed[k]), k
+    # the log too: every number but the timings, across the interruption
+    untimed = [[replace(r, seconds=0.0, elapsed=0.0) for r in read_log(d / "log.csv")] for d in (ref_dir, cut_dir)]
+    assert untimed[0] == untimed[1] and [r.epoch for r in untimed[1]] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("shape", [(97, 131), (32, 32), (13, 200)])

@@ -8,7 +8,6 @@ case too: ``images/<case>/`` holding its slices, with the mask ``masks/<case>.ni
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,14 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
+from medunet.data.channels import CHANNEL_STEM, group_channels
+from medunet.errors import DatasetError, Problem
 from medunet.io import ImageMeta, case_stem, is_supported, read_images
 from medunet.io.dicom import holds_dicom, is_dicom_file
+
+__all__ = ["CHANNEL_STEM", "MASK_SUFFIXES", "SPLITS", "Case", "DatasetError", "Problem", "discover_cases",
+           "group_channels", "list_images", "pair_masks", "read_case_image"]
 
 SPLITS = ("train", "val", "test")
 #: mask names accepted besides the image's own stem
 MASK_SUFFIXES = ("", "_mask", "_seg")
-#: a channel file's stem: ``<case>_<4-digit channel index>``
-CHANNEL_STEM = re.compile(r"^(?P<case>.+)_(?P<index>\d{4})$")
 
 
 @dataclass(frozen=True)
@@ -54,25 +56,6 @@ class Case:
     def image_files(self) -> tuple[Path, ...]:
         """Every image file of the case in channel order."""
         return (self.image, *self.channels)
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A problem with one file: where, and what was expected."""
-
-    path: Path
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-class DatasetError(ValueError):
-    """Raised with every problem found, one line each."""
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 def read_case_image(case: Case) -> tuple[np.ndarray, ImageMeta]:
@@ -142,44 +125,27 @@ def _mask_stem(stem: str, masks: Mapping[str, Path], images: Mapping[str, object
                  if stem + s in masks and (not s or images is None or stem + s not in images)), None)
 
 
-def _ordered_channels(case_id: str, by_index: dict[int, Path], problems: list[Problem]) -> tuple[Path, ...] | None:
-    """The channel files in order, or ``None`` (and a problem) when numbers are missing."""
-    missing = sorted(set(range(max(by_index) + 1)) - set(by_index))
-    if not missing:
-        return tuple(by_index[i] for i in sorted(by_index))
-    found = ", ".join(f"_{i:04d}" for i in sorted(by_index))
-    problems.append(Problem(by_index[min(by_index)], (
-        f"multi-channel case {case_id!r}: channel file(s) "
-        f"{', '.join(f'{case_id}_{i:04d}' for i in missing)} missing (found {found}); "
-        f"number the channels _0000.._{max(by_index):04d} without gaps")))
-    return None
-
-
-def group_channels(images: Mapping[str, Path], problems: list[Problem]) -> dict[str, tuple[Path, ...]]:
-    """Group every ``<case>_NNNN`` stem into one multi-channel case; other stems stay alone.
-
-    Use it for inputs without masks whose model expects several channels (prediction);
-    :func:`pair_masks` groups only files whose mask is named after the case.
-    Returns case id -> files in channel order; gaps in the numbering go to ``problems``.
-    """
-    out: dict[str, tuple[Path, ...]] = {}
-    groups: dict[str, dict[int, Path]] = {}
+def _channel_files(images: Mapping[str, Path], masks: Mapping[str, Path]) -> dict[str, Path]:
+    """The images that are channels of a case: ``x_0001`` is one of case ``x`` only when ``x``
+    has a mask and ``x_0001`` has none of its own."""
+    out = {}
     for stem, img in images.items():
-        m = CHANNEL_STEM.match(stem)
-        if m is None:
-            out[stem] = (img,)
-        else:
-            groups.setdefault(m["case"], {})[int(m["index"])] = img
-    for case_id, by_index in groups.items():
-        files = _ordered_channels(case_id, by_index, problems)
-        if files is None:
-            continue
-        if case_id in out:
-            problems.append(Problem(files[0], f"case {case_id!r} has both a single image "
-                                              f"({out[case_id][0].name}) and channel files; keep one"))
-            continue
-        out[case_id] = files
+        match = CHANNEL_STEM.match(stem)
+        if (match and _mask_stem(stem, masks, images) is None
+                and _mask_stem(match["case"], masks, images) is not None):
+            out[stem] = img
     return out
+
+
+def _report_orphans(masks: Mapping[str, Path], images: Mapping[str, Path], used: set[str],
+                    channel_stems: Mapping[str, Path], image_dir: Path, problems: list[Problem]) -> None:
+    """A problem for every mask that no image (and no channel group) claims."""
+    # the mask of a channel group refused for gaps is not an orphan: that problem is reported
+    claimed = {_mask_stem(m["case"], masks, images) for s in channel_stems
+               if (m := CHANNEL_STEM.match(s))}
+    for mstem, mpath in masks.items():
+        if mstem not in used and mstem not in images and mstem not in claimed:
+            problems.append(Problem(mpath, f"mask has no matching image in {image_dir}"))
 
 
 def pair_masks(
@@ -193,13 +159,7 @@ def pair_masks(
     """
     images = _by_stem(_files(image_dir, problems, series=True), problems)
     masks = _by_stem(_files(mask_dir, problems), problems)
-    # x_0001 is a channel of case x only when x has a mask and x_0001 has none of its own
-    channel_stems = {}
-    for stem, img in images.items():
-        match = CHANNEL_STEM.match(stem)
-        if (match and _mask_stem(stem, masks, images) is None
-                and _mask_stem(match["case"], masks, images) is not None):
-            channel_stems[stem] = img
+    channel_stems = _channel_files(images, masks)
     grouped = group_channels(channel_stems, problems)
     single = {s: (img,) for s, img in images.items() if s not in channel_stems}
     used: set[str] = set()
@@ -218,12 +178,7 @@ def pair_masks(
             continue
         used.add(found)
         cases.append(Case(stem, files[0], masks[found], split, channels=files[1:]))
-    # the mask of a channel group refused above (gaps) is not an orphan: that problem is reported
-    claimed = {_mask_stem(m["case"], masks, images) for s in channel_stems
-               if (m := CHANNEL_STEM.match(s))}
-    for mstem, mpath in masks.items():
-        if mstem not in used and mstem not in images and mstem not in claimed:
-            problems.append(Problem(mpath, f"mask has no matching image in {image_dir}"))
+    _report_orphans(masks, images, used, channel_stems, image_dir, problems)
     return cases
 
 
@@ -242,11 +197,35 @@ def _check_channel_counts(out: dict[str, list[Case]], problems: list[Problem]) -
         out[split] = [c for c in cases if len(c.image_files) == common]
 
 
-def _check_root(root: Path) -> None:
+def _layout(root: Path) -> list[tuple[str, Path]]:
+    """``(split, folder)`` pairs of a dataset root; ``DatasetError`` when it has no layout."""
     if not root.exists():
         raise DatasetError([Problem(root, "dataset folder does not exist; check the path")])
     if not root.is_dir():
         raise DatasetError([Problem(root, "is a file, expected a dataset folder with images/ and masks/")])
+    layout = [(s, root / s) for s in SPLITS if (root / s).is_dir()]
+    if layout:
+        return layout
+    if (root / "images").is_dir() or (root / "masks").is_dir():
+        return [("all", root)]
+    raise DatasetError([Problem(
+        root,
+        "no dataset layout found; expected train/ val/ test/ folders each with images/ and "
+        "masks/, or images/ and masks/ directly inside",
+    )])
+
+
+def _split_folders(split: str, folder: Path, problems: list[Problem]) -> tuple[Path, Path] | None:
+    """``(images, masks)`` of one split, or ``None`` (and problems) when either is absent or locked."""
+    img_dir, mask_dir = folder / "images", folder / "masks"
+    missing = [d for d in (img_dir, mask_dir) if not d.is_dir()]
+    for d in missing:
+        problems.append(Problem(d, f"folder missing; split {split!r} needs images/ and masks/"))
+    # one problem for the folder, not one per image whose mask cannot be seen
+    locked = [d for d in (img_dir, mask_dir) if d.is_dir() and not os.access(d, os.R_OK | os.X_OK)]
+    for d in locked:
+        problems.append(Problem(d, "folder is not readable (permission denied); fix its permissions"))
+    return None if missing or locked else (img_dir, mask_dir)
 
 
 def discover_cases(root: str | os.PathLike[str]) -> tuple[dict[str, list[Case]], list[Problem]]:
@@ -267,35 +246,15 @@ def discover_cases(root: str | os.PathLike[str]) -> tuple[dict[str, list[Case]],
     DatasetError
         The root does not exist, is a file, or has neither layout.
     """
-    root = Path(root)
-    _check_root(root)
     problems: list[Problem] = []
-    splits = [s for s in SPLITS if (root / s).is_dir()]
-    layout: list[tuple[str, Path]] = [(s, root / s) for s in splits]
-    if not layout:
-        if (root / "images").is_dir() or (root / "masks").is_dir():
-            layout = [("all", root)]
-        else:
-            raise DatasetError([Problem(
-                root,
-                "no dataset layout found; expected train/ val/ test/ folders each with images/ and "
-                "masks/, or images/ and masks/ directly inside",
-            )])
     out: dict[str, list[Case]] = {}
-    for split, folder in layout:
-        img_dir, mask_dir = folder / "images", folder / "masks"
-        missing = [d for d in (img_dir, mask_dir) if not d.is_dir()]
-        for d in missing:
-            problems.append(Problem(d, f"folder missing; split {split!r} needs images/ and masks/"))
-        # one problem for the folder, not one per image whose mask cannot be seen
-        locked = [d for d in (img_dir, mask_dir) if d.is_dir() and not os.access(d, os.R_OK | os.X_OK)]
-        for d in locked:
-            problems.append(Problem(d, "folder is not readable (permission denied); fix its permissions"))
-        if missing or locked:
+    for split, folder in _layout(Path(root)):
+        folders = _split_folders(split, folder, problems)
+        if folders is None:
             continue
-        cases = pair_masks(img_dir, mask_dir, split, problems)
+        cases = pair_masks(*folders, split, problems)
         if not cases:
-            problems.append(Problem(img_dir, f"split {split!r} has no image/mask pairs"))
+            problems.append(Problem(folders[0], f"split {split!r} has no image/mask pairs"))
         out[split] = sorted(cases, key=lambda c: c.case_id)
     _check_channel_counts(out, problems)
     return out, problems

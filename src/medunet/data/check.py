@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from medunet.data.cases import Case, DatasetError, Problem, discover_cases, read_case_image
+from medunet.data.cases import Case, discover_cases, read_case_image
 from medunet.data.labels import MAX_CLASSES, LabelSet, resolve_labels
+from medunet.errors import DatasetError, Problem
 from medunet.io import ImageMeta, geometry_difference, read_mask
 from medunet.io.meta import array_spacing
 
@@ -213,20 +214,27 @@ def problem_from_error(exc: BaseException, paths: Sequence[Path]) -> Problem:
     return Problem(path, _reason(exc, path))
 
 
-def inspect_dataset(
-    root: str | os.PathLike[str],
-    labels: Sequence[int] | None = None,
-    label_names: Sequence[str] | None = None,
-) -> DatasetSummary:
+def _discovered_labels(s: DatasetSummary) -> None:
+    """Label set from the mask values seen (no declaration); a problem when they have gaps."""
+    values = sorted(s.label_pixels)
+    s.labels = LabelSet.from_count(max(values[-1] + 1, 2), declared=False)  # all background: binary
+    if values != list(range(values[-1] + 1)):
+        s.problems.append(Problem(s.root, f"mask values {values} are not 0..K-1 without gaps; "
+                                          "declare them with --labels or dataset.json, or remap"))
+
+
+def inspect_dataset(root: str | os.PathLike[str], labels: LabelSet | None = None) -> DatasetSummary:
     """Read every file of a dataset once and report what is there and what is wrong.
 
     Parameters
     ----------
     root : path-like
         Dataset folder (see :func:`medunet.data.discover_cases` for layouts).
-    labels : sequence of int, optional
-        Declared label values; otherwise ``root/dataset.json`` or the masks decide.
-    label_names : sequence of str, optional
+    labels : LabelSet, optional
+        The declared labels: a mask value outside them is a problem of that mask. Default:
+        ``root/dataset.json``'s, else the values found in the masks (which must be 0..K-1).
+        Build one from user input with :meth:`LabelSet.from_values` or
+        :func:`medunet.data.labels.resolve_labels`.
 
     Returns
     -------
@@ -237,10 +245,23 @@ def inspect_dataset(
     ------
     DatasetError
         The root is missing or has no recognisable layout.
+    TypeError
+        ``labels`` is not a :class:`LabelSet` (e.g. a plain list of values).
+    ValueError
+        ``root/dataset.json`` cannot be read.
+
+    Examples
+    --------
+    >>> s = inspect_dataset("data", LabelSet.from_values([0, 1], ["bg", "cell"]))  # doctest: +SKIP
+    >>> [str(p) for p in s.problems]                                             # doctest: +SKIP
+    []
     """
+    if labels is not None and not isinstance(labels, LabelSet):
+        raise TypeError(f"labels must be a LabelSet, got {type(labels).__name__}; build one with "
+                        "LabelSet.from_values([0, 1, ...], names)")
     root = Path(root)
     cases, problems = discover_cases(root)
-    declared = resolve_labels(root, labels, label_names)
+    declared = labels if labels is not None else resolve_labels(root)
     s = DatasetSummary(root=root, cases=cases, labels=declared, problems=problems)
     for split_cases in cases.values():
         for case in split_cases:
@@ -249,26 +270,15 @@ def inspect_dataset(
         s.problems.append(Problem(root, "images have different channel counts "
                                         f"{dict(s.channels)}; convert them to one (all grey or all RGB)"))
     if declared is None and s.label_pixels:
-        values = sorted(s.label_pixels)
-        k = max(values) + 1
-        if k < 2:
-            k = 2  # masks are all background; still a binary task
-        s.labels = LabelSet.from_count(k, declared=False)
-        if values != list(range(values[-1] + 1)):
-            s.problems.append(Problem(root, f"mask values {values} are not 0..K-1 without gaps; "
-                                            "declare them with --labels or dataset.json, or remap"))
+        _discovered_labels(s)
     if s.binary_255:
         log.info("%d masks stored as 0/255 were read as 0/1", s.binary_255)
     return s
 
 
-def check_dataset(
-    root: str | os.PathLike[str],
-    labels: Sequence[int] | None = None,
-    label_names: Sequence[str] | None = None,
-) -> DatasetSummary:
+def check_dataset(root: str | os.PathLike[str], labels: LabelSet | None = None) -> DatasetSummary:
     """Like :func:`inspect_dataset` but raise :class:`DatasetError` listing every problem."""
-    s = inspect_dataset(root, labels, label_names)
+    s = inspect_dataset(root, labels)
     if s.problems:
         raise DatasetError(s.problems)
     return s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,15 +41,51 @@ class LabelSet:
 
     @property
     def num_classes(self) -> int:
+        """Number of classes ``K``, background included."""
         return len(self.values)
 
     def to_dict(self) -> dict[str, str]:
+        """``{"0": "background", ...}``: the JSON form (metrics documents, checkpoints)."""
         return {str(v): n for v, n in zip(self.values, self.names, strict=True)}
 
     @classmethod
     def from_count(cls, k: int, declared: bool = False) -> LabelSet:
+        """Labels ``0..k-1`` named ``background, class_1, ...``."""
         names = ("background",) + tuple(f"class_{i}" for i in range(1, k))
         return cls(tuple(range(k)), names, declared)
+
+    @classmethod
+    def from_dict(cls, mapping: Mapping[str, str]) -> LabelSet:
+        """The inverse of :meth:`to_dict` (a checkpoint's or an ONNX sidecar's ``labels``); declared."""
+        return cls(tuple(int(v) for v in mapping), tuple(mapping.values()), declared=True)
+
+    @classmethod
+    def from_values(cls, values: Sequence[int], names: Sequence[str] | None = None) -> LabelSet:
+        """A declared label set from user input (``--labels 0,1,2``, ``data.labels``).
+
+        Parameters
+        ----------
+        values : sequence of int
+            Label values in any order (duplicates are dropped); they must form ``0..K-1``.
+        names : sequence of str, optional
+            A name per value, in ascending value order (default ``background, class_1, ...``).
+
+        Raises
+        ------
+        ValueError
+            More than :data:`MAX_CLASSES` values, a gap in the values, or a names count that
+            differs from the values count.
+
+        Examples
+        --------
+        >>> LabelSet.from_values([1, 0], ["bg", "cell"]).to_dict()
+        {'0': 'bg', '1': 'cell'}
+        """
+        vals = sorted(set(int(v) for v in values))
+        if len(vals) > MAX_CLASSES:
+            raise ValueError(f"--labels: {len(vals)} labels; at most {MAX_CLASSES} are supported")
+        nm = tuple(names) if names else cls.from_count(len(vals)).names
+        return cls(tuple(vals), nm, declared=True)
 
 
 def parse_label_list(text: str) -> list[int]:
@@ -92,13 +128,31 @@ def resolve_labels(
     labels: Sequence[int] | None = None,
     names: Sequence[str] | None = None,
 ) -> LabelSet | None:
-    """The declared label set: explicit ``labels`` first, then ``root/dataset.json``; else ``None``."""
+    """The declared label set where the user's values come in (CLI flags, the config).
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Dataset folder whose ``dataset.json`` (``classes`` or ``labels``) declares the labels
+        when ``labels`` is not given.
+    labels : sequence of int, optional
+        Explicit label values (``--labels``, ``data.labels``); they win over ``dataset.json``.
+    names : sequence of str, optional
+        Class names (``--label-names``, ``data.label_names``); they replace ``dataset.json``'s.
+
+    Returns
+    -------
+    LabelSet or None
+        Declared (``declared=True``), or ``None`` when nothing declares the labels (the masks
+        then decide, see :func:`medunet.data.check.inspect_dataset`).
+
+    Raises
+    ------
+    ValueError
+        Invalid values or names, or an unreadable ``dataset.json`` (the message names the file).
+    """
     if labels is not None:
-        vals = sorted(set(int(v) for v in labels))
-        if len(vals) > MAX_CLASSES:
-            raise ValueError(f"--labels: {len(vals)} labels; at most {MAX_CLASSES} are supported")
-        nm = tuple(names) if names else LabelSet.from_count(len(vals)).names
-        return LabelSet(tuple(vals), nm, declared=True)
+        return LabelSet.from_values(labels, names)
     if root is not None:
         mapping = read_dataset_json(Path(root))
         if mapping:

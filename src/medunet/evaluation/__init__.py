@@ -1,21 +1,24 @@
 """The evaluation stage (``medunet evaluate``): masks against masks, model-free and torch-free.
 
-Modules: :mod:`~medunet.evaluation.arrays` (label arrays -> :class:`Evaluation`), :mod:`~medunet.evaluation.files`
-(pairing and reading mask files), :mod:`~medunet.evaluation.writing` (metrics.json/csv, report.html) and
-:mod:`~medunet.evaluation.run` (a trained run on a dataset split: the only module that runs a model and
-imports torch, loaded on demand).
+Modules: :mod:`~medunet.evaluation.arrays` (label arrays -> :class:`Evaluation`),
+:mod:`~medunet.evaluation.document` (the typed metrics document, :class:`MetricsDocument`),
+:mod:`~medunet.evaluation.files` (pairing and reading mask files), :mod:`~medunet.evaluation.writing`
+(metrics.json/csv, report.html) and :mod:`~medunet.evaluation.run` (a trained run on a dataset
+split: the only module that runs a model and imports torch, loaded on demand).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 
+from medunet.data.labels import LabelSet
 from medunet.evaluation.arrays import Evaluation, evaluate_arrays
+from medunet.evaluation.document import MetricsDocument
 from medunet.evaluation.files import evaluate_dirs
 from medunet.evaluation.writing import write_evaluation
 
-__all__ = ["Evaluation", "evaluate", "evaluate_arrays", "evaluate_dirs", "write_evaluation"]
+__all__ = ["Evaluation", "MetricsDocument", "evaluate", "evaluate_arrays", "evaluate_dirs",
+           "write_evaluation"]
 
 PathLike = str | os.PathLike[str]
 
@@ -27,8 +30,7 @@ def evaluate(
     out: PathLike | None = None,
     data: PathLike | None = None,
     split: str = "test",
-    labels: Sequence[int] | None = None,
-    label_names: Sequence[str] | None = None,
+    labels: LabelSet | None = None,
     images: PathLike | None = None,
     tta: bool = True,
     device: str = "auto",
@@ -37,11 +39,14 @@ def evaluate(
     """Evaluate masks against masks (``pred``, ``ref``) or a trained run on a split (``pred``
     is a run folder, ``data`` a dataset); write the report into ``out`` when given.
 
+    ``labels`` declares the label set of a masks-against-masks evaluation (see
+    :func:`~medunet.evaluation.files.evaluate_dirs`); a run uses its model's labels.
+
     Examples
     --------
     >>> ev = evaluate("preds/", "refs/", out="report/")                # doctest: +SKIP
     >>> ev = evaluate("runs/brain", data="DATA", out="report/")        # doctest: +SKIP
-    >>> ev.to_dict()["pooled"]["accuracy"]                              # doctest: +SKIP
+    >>> ev.document().pooled.accuracy                                   # doctest: +SKIP
     """
     if data is not None:
         if ref is not None:
@@ -55,8 +60,7 @@ def evaluate(
     if ref is None:
         raise ValueError("evaluate: give PRED_DIR REF_DIR (masks against masks), "
                          "or RUN_DIR --data DATA to evaluate a trained model")
-    ev = evaluate_dirs(pred, ref, labels=labels, label_names=label_names, images_dir=images,
-                       nsd_tolerance=nsd_tolerance)
+    ev = evaluate_dirs(pred, ref, labels=labels, images_dir=images, nsd_tolerance=nsd_tolerance)
     if out is not None:
         write_evaluation(ev, out)
     return ev

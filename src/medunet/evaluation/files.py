@@ -1,11 +1,20 @@
-"""Evaluation of mask files against mask files: pairing by stem, reading, spacing."""
+"""Evaluation of mask files against mask files: pairing by stem, reading, geometry, spacing.
+
+Prediction folders are taken as other tools write them: files that are not masks of a known
+format (nnU-Net's ``dataset.json``, ``plans.json``, ``predict_from_raw_data_args.json``, its
+``.npz``/``.pkl`` probabilities) are skipped with one log line per folder; a mask file without a
+reference stays an error. Volume pairs must share their grid (spacing, origin, direction), or be
+resampled onto the reference grid on request (:mod:`medunet.evaluation.geometry`).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 
@@ -13,23 +22,45 @@ from medunet.data.cases import DatasetError, Problem, _by_stem, _files
 from medunet.data.check import problem_from_error
 from medunet.data.labels import LabelSet, resolve_labels
 from medunet.evaluation.arrays import CaseFiles, Evaluation, evaluate_arrays
-from medunet.io import read_image, read_mask
+from medunet.evaluation.document import DistanceUnit
+from medunet.evaluation.geometry import GeometryPolicy, describe_grid, resample_to_reference
+from medunet.io import ImageMeta, geometry_difference, is_supported, read_image, read_mask
 from medunet.io.meta import array_spacing
 from medunet.io.raster import RASTER_SUFFIXES
 
+if TYPE_CHECKING:
+    from medunet.report.gallery import Loader
+
 log = logging.getLogger(__name__)
+
+
+class PairArrays(NamedTuple):
+    """One case read for evaluation: both label arrays on the reference grid."""
+
+    ref: np.ndarray
+    #: the prediction, on the reference grid (resampled when ``resampled``)
+    pred: np.ndarray
+    #: voxel size per array axis (1.0 each for 2D rasters)
+    spacing: tuple[float, ...]
+    #: ``"mm"`` for volumes, ``"px"`` for 2D rasters (no physical spacing)
+    unit: Literal["mm", "px"]
+    #: the prediction was resampled onto the reference grid (nearest neighbour)
+    resampled: bool
 
 
 def pair_predictions(
     pred_dir: Path, ref_dir: Path, images_dir: Path | None = None
 ) -> list[CaseFiles]:
-    """Pair prediction and reference files by stem; list every unpaired file at once."""
+    """Pair prediction and reference files by stem; list every unpaired file at once.
+
+    Files that are not masks of a supported format are skipped (one log line per folder).
+    """
     problems: list[Problem] = []
     for d in (pred_dir, ref_dir, images_dir):
         if d is not None and not d.is_dir():
             raise DatasetError([Problem(d, "folder does not exist")])
-    preds = _strip(_by_stem(_files(pred_dir, problems), problems))
-    refs = _strip(_by_stem(_files(ref_dir, problems), problems))
+    preds = _strip(_by_stem(_mask_files(pred_dir, problems), problems))
+    refs = _strip(_by_stem(_mask_files(ref_dir, problems), problems))
     images = _by_stem(_files(images_dir, problems), problems) if images_dir else {}
     out = []
     for stem, ref in sorted(refs.items()):
@@ -45,6 +76,20 @@ def pair_predictions(
     if problems:
         raise DatasetError(problems)
     return out
+
+
+def _mask_files(folder: Path, problems: list[Problem]) -> list[Path]:
+    """The mask files of ``folder``; other tools' side files (JSON, ``.npz``, ``.pkl``, ...) are
+    skipped with one log line, while unreadable entries stay problems."""
+    found: list[Problem] = []
+    files = _files(folder, found)
+    # a regular file of an unknown type is a side file, not a broken mask
+    side = [p for p in found if p.path.is_file() and not is_supported(p.path)]
+    problems.extend(p for p in found if p not in side)
+    if side:
+        log.info("%s: skipped %d file(s) that are not masks: %s", folder, len(side),
+                 ", ".join(p.path.name for p in side))
+    return files
 
 
 def _strip(by_stem: dict[str, Path]) -> dict[str, Path]:
@@ -69,10 +114,11 @@ def _dataset_labels(ref_dir: Path) -> LabelSet | None:
     return None
 
 
-def _read_pair(f: CaseFiles, declared: LabelSet | None, problems: list[Problem]
-               ) -> tuple[np.ndarray, np.ndarray, tuple[float, ...], str] | None:
-    """Reference, prediction, spacing per array axis and distance unit of one case, or ``None``
-    after appending every problem found to ``problems``."""
+def _read_pair(f: CaseFiles, declared: LabelSet | None, problems: list[Problem], *,
+               geometry: GeometryPolicy = "check") -> PairArrays | None:
+    """Both masks of one case on the reference grid, or ``None`` after appending every problem
+    found to ``problems``; ``geometry="resample"`` resamples a volume prediction whose grid
+    differs instead of refusing it."""
     masks, metas = [], []
     for path in (f.ref, f.pred):  # report the file that failed, each one
         try:
@@ -84,30 +130,53 @@ def _read_pair(f: CaseFiles, declared: LabelSet | None, problems: list[Problem]
     if len(masks) < 2:
         return None
     ref, pred = masks
-    raster = f.ref.name.lower().endswith(RASTER_SUFFIXES)
     if metas[0].spacing and len(metas[0].spacing) != ref.ndim:
         problems.append(Problem(f.ref, f"spacing {metas[0].spacing} does not have one value "
                                        f"per axis of the mask's shape {ref.shape}"))
         return None
-    if ref.shape != pred.shape:
-        problems.append(Problem(f.pred, f"prediction size {pred.shape} does not match reference "
-                                        f"{f.ref.name} {ref.shape}"))
+    on_grid = _on_reference_grid(f, pred, metas[0], metas[1], geometry, problems)
+    if on_grid is None:
         return None
+    pred, resampled = on_grid
     if declared is not None:
         for which, arr, src in (("reference", ref, f.ref), ("prediction", pred, f.pred)):
             bad = sorted(set(np.unique(arr).tolist()) - set(declared.values))
             if bad:
                 problems.append(Problem(src, f"{which} value(s) {bad} outside the declared "
                                               f"labels {list(declared.values)}"))
-    return ref, pred, array_spacing(metas[0]), "px" if raster else "mm"
+    raster = f.ref.name.lower().endswith(RASTER_SUFFIXES)
+    return PairArrays(ref, pred, array_spacing(metas[0]), "px" if raster else "mm", resampled)
+
+
+def _on_reference_grid(f: CaseFiles, pred: np.ndarray, ref_meta: ImageMeta, pred_meta: ImageMeta,
+                       geometry: GeometryPolicy, problems: list[Problem]
+                       ) -> tuple[np.ndarray, bool] | None:
+    """The prediction on the reference grid and whether it was resampled, or ``None`` after
+    appending the problem; 2D rasters have no geometry beyond their shape."""
+    volumes = ref_meta.mode == "volume" and pred_meta.mode == "volume"
+    if not volumes or len(ref_meta.spacing) != len(pred_meta.spacing):
+        if tuple(pred.shape) == tuple(ref_meta.shape):
+            return pred, False
+        problems.append(Problem(f.pred, f"prediction size {pred.shape} does not match reference "
+                                        f"{f.ref.name} {tuple(ref_meta.shape)}"))
+        return None
+    if geometry_difference(ref_meta, pred_meta) is None:
+        return pred, False
+    if geometry == "resample":
+        log.info("%s: prediction resampled onto the grid of %s (nearest)", f.case_id, f.ref.name)
+        return resample_to_reference(pred, pred_meta, ref_meta), True
+    problems.append(Problem(f.pred, f"prediction grid ({describe_grid(pred_meta)}) differs from "
+                                    f"reference {f.ref.name} ({describe_grid(ref_meta)}); fix the "
+                                    "writer, or resample onto the reference grid with "
+                                    "--resample-to-reference (nearest)"))
+    return None
 
 
 def evaluate_dirs(
     pred_dir: str | os.PathLike[str],
     ref_dir: str | os.PathLike[str],
     *,
-    labels: Sequence[int] | None = None,
-    label_names: Sequence[str] | None = None,
+    labels: LabelSet | None = None,
     images_dir: str | os.PathLike[str] | None = None,
     nsd_tolerance: float = 1.0,
 ) -> Evaluation:
@@ -121,9 +190,10 @@ def evaluate_dirs(
     ----------
     pred_dir, ref_dir : path-like
         Masks paired by file stem (``x.png`` with ``x.png``, ``x_mask.png`` or ``x_seg.png``).
-    labels : sequence of int, optional
-        Declared label values; otherwise discovered from both folders (``0..max``).
-    label_names : sequence of str, optional
+    labels : LabelSet, optional
+        Declared labels (values outside them are problems); otherwise those of the
+        ``dataset.json`` of the dataset ``ref_dir`` lies in, else discovered from both
+        folders (``0..max``).
     images_dir : path-like, optional
         Images for the overlay gallery of the report.
     nsd_tolerance : float, optional
@@ -132,14 +202,19 @@ def evaluate_dirs(
     Returns
     -------
     Evaluation
+        With the files of each case (:attr:`Evaluation.files`).
 
     Raises
     ------
     DatasetError
         Every unpaired, unreadable or mismatched file, one line each.
+
+    Examples
+    --------
+    >>> ev = evaluate_dirs("preds/", "refs/", labels=LabelSet.from_values([0, 1], ["bg", "tumour"]))  # doctest: +SKIP
     """
     files = pair_predictions(Path(pred_dir), Path(ref_dir), Path(images_dir) if images_dir else None)
-    declared = resolve_labels(None, labels, label_names) or _dataset_labels(Path(ref_dir))
+    declared = labels or _dataset_labels(Path(ref_dir))
     problems: list[Problem] = []
     arrays: list[tuple[str, np.ndarray, np.ndarray]] = []
     spacings: dict[str, tuple[float, ...]] = {}
@@ -158,16 +233,20 @@ def evaluate_dirs(
         k = max(2, 1 + max(max(int(r.max()), int(p.max())) for _, r, p in arrays))
         declared = LabelSet.from_count(k, declared=False)
     ev = evaluate_arrays(arrays, declared, spacing=spacings, nsd_tolerance=nsd_tolerance)
-    ev.distance_unit = units.pop() if len(units) == 1 else "mixed"
-    if ev.distance_unit == "mixed":
+    distance_unit: DistanceUnit = "mm" if units == {"mm"} else "px" if units == {"px"} else "mixed"
+    if distance_unit == "mixed":
         log.warning("references mix raster files (distances in px) and volumes (mm); "
                     "distance_unit is 'mixed'")
-    ev.files = files
+    return replace(ev, files=files, distance_unit=distance_unit)
+
+
+def case_loader(files: Sequence[CaseFiles]) -> Loader:
+    """``i -> (image or None, reference, prediction)`` of case ``i``, read from its files (the
+    report's overlay gallery reads only the cases it shows)."""
 
     def load(i: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         f = files[i]
         image = read_image(f.image)[0] if f.image is not None else None
         return image, read_mask(f.ref)[0], read_mask(f.pred)[0]
 
-    ev.loader = load
-    return ev
+    return load

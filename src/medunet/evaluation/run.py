@@ -29,7 +29,7 @@ def evaluate_run(run: str | os.PathLike[str], data: str | os.PathLike[str], out_
         The split does not exist, or its labels do not fit the model.
     """
     predictor = Predictor.from_run(run, device=device)
-    summary = check_dataset(data, list(predictor.labels.values), list(predictor.labels.names))
+    summary = check_dataset(data, predictor.labels)
     if split not in summary.cases:
         raise ValueError(f"{data}: no {split!r} split (found: {', '.join(summary.cases)}); "
                          "choose one with --split")
@@ -41,9 +41,8 @@ def evaluate_run(run: str | os.PathLike[str], data: str | os.PathLike[str], out_
     cases = summary.cases[split]
     predictor.predict_files([f for c in cases for f in c.image_files], pred_dir, tta=tta)
     split_dir = Path(data) / split
-    ev = evaluate_dirs(pred_dir, split_dir / "masks", labels=list(predictor.labels.values),
-                       label_names=list(predictor.labels.names), images_dir=split_dir / "images",
-                       nsd_tolerance=nsd_tolerance)
+    ev = evaluate_dirs(pred_dir, split_dir / "masks", labels=predictor.labels,
+                       images_dir=split_dir / "images", nsd_tolerance=nsd_tolerance)
     write_evaluation(ev, out, title=f"medunet evaluation — {Path(run).name} on {split}")
     return ev
 

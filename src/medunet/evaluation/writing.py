@@ -7,58 +7,86 @@ import io
 import json
 import logging
 import os
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from medunet.evaluation.arrays import DISTANCE_KEYS, Evaluation
+from medunet.distances import DISTANCE_KEYS
+from medunet.evaluation.arrays import Evaluation
+from medunet.evaluation.document import MetricsDocument
+from medunet.evaluation.files import case_loader
 from medunet.io.atomic import atomic_write_text
-from medunet.metrics import case_metrics
+
+if TYPE_CHECKING:
+    from medunet.report.gallery import Loader
 
 log = logging.getLogger(__name__)
+
+_PER_CLASS_COLUMNS = ("dice", "iou", "ref_pixels", "pred_pixels")
 
 
 def write_evaluation(
     ev: Evaluation, out_dir: str | os.PathLike[str], *, gallery_size: int = 4,
-    title: str = "medunet evaluation", extra_figures: dict[str, bytes] | None = None,
+    loader: Loader | None = None, title: str = "medunet evaluation",
+    extra_figures: dict[str, bytes] | None = None,
 ) -> dict[str, Path]:
     """Write ``metrics.json``, ``metrics.csv`` and ``report.html`` into ``out_dir``.
 
-    The overlay gallery shows the ``gallery_size`` worst and best cases by foreground Dice
-    when the evaluation knows the image files.
+    Parameters
+    ----------
+    ev : Evaluation
+    out_dir : path-like
+        Created if missing; the three files are replaced atomically.
+    gallery_size : int, optional
+        The overlay gallery shows the ``gallery_size`` worst and best cases by foreground Dice
+        (fewer for volumes, three slices each); 0 leaves it out.
+    loader : callable, optional
+        ``i -> (image or None, reference, prediction)`` of case ``i`` for the gallery, e.g. the
+        arrays a model saw. Default: read from :attr:`Evaluation.files` when the evaluation
+        came from files, else no gallery.
+    title : str, optional
+        Title of the report.
+    extra_figures : dict of str to bytes, optional
+        Heading -> PNG, added to the report (e.g. training curves).
+
+    Returns
+    -------
+    dict of str to Path
+        ``{"json": ..., "csv": ..., "html": ...}``.
     """
+    # the report draws with matplotlib, which only writing needs: imported here, not with the stage
     from medunet.report import write_report
+    from medunet.report.gallery import pick_gallery
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    doc = ev.to_dict()
+    doc = ev.document()
+    if loader is None and ev.files is not None:
+        loader = case_loader(ev.files)
     paths = {"json": out / "metrics.json", "csv": out / "metrics.csv", "html": out / "report.html"}
-    atomic_write_text(paths["json"], json.dumps(doc, indent=2))
-    atomic_write_text(paths["csv"], _csv_text(doc["per_case"], ev.labels.names))
-    write_report(doc, paths["html"], gallery=_gallery(ev, gallery_size), title=title,
-                 extra_figures=extra_figures)
+    atomic_write_text(paths["json"], json.dumps(doc.to_dict(), indent=2))
+    atomic_write_text(paths["csv"], _csv_text(doc))
+    gallery = pick_gallery([r.case for r in doc.per_case], [r.foreground_dice for r in doc.per_case],
+                           loader, gallery_size)
+    write_report(doc, paths["html"], gallery=gallery, title=title, extra_figures=extra_figures)
     log.info("wrote %s", paths["html"])
     return paths
 
 
-def _csv_text(rows: list[dict[str, object]], names: Sequence[str]) -> str:
+def _csv_text(doc: MetricsDocument) -> str:
+    """``metrics.csv``: one row per case, a column per metric and class (``dice_<class>``, ...,
+    then ``hd95_<class>``, ``assd_<class>``, ``nsd_<class>`` per foreground class when the
+    document has distances; an undefined distance is an empty cell)."""
+    names = doc.labels.names
+    fg = names[1:] if doc.per_case and doc.per_case[0].hd95 is not None else ()
     buf = io.StringIO()
-    header = ["case", "accuracy"] + [f"{m}_{n}" for m in ("dice", "iou", "ref_pixels", "pred_pixels")
-                                     for n in names]
-    dist = [(m, n) for m in DISTANCE_KEYS for n in names[1:]] if rows and "hd95" in rows[0] else []
-    header += [f"{m}_{n}" for m, n in dist]
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    for r in rows:
-        w.writerow([r["case"], repr(r["accuracy"])] + [
-            r[m][n] for m in ("dice", "iou", "ref_pixels", "pred_pixels") for n in names  # type: ignore[index]
-        ] + ["" if r[m][n] is None else r[m][n] for m, n in dist])  # type: ignore[index]
+    w.writerow(["case", "accuracy"] + [f"{m}_{n}" for m in _PER_CLASS_COLUMNS for n in names]
+               + [f"{m}_{n}" for m in DISTANCE_KEYS for n in fg])
+    for r in doc.per_case:
+        per_class = (r.dice, r.iou, r.ref_pixels, r.pred_pixels)
+        dist = (r.hd95, r.assd, r.nsd) if fg else ()
+        w.writerow([r.case, repr(r.accuracy)] + [values[n] for values in per_class for n in names]
+                   + ["" if values is None or values[n] is None else values[n]
+                      for values in dist for n in fg])
     return buf.getvalue()
 
-
-def _gallery(ev: Evaluation, size: int) -> list:
-    from medunet.report.gallery import pick_gallery
-
-    fg = [float(np.mean(np.asarray(case_metrics(c)["dice"])[1:])) for c in ev.matrices]
-    return pick_gallery(ev.case_ids, fg, ev.loader, size)

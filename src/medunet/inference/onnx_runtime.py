@@ -1,4 +1,5 @@
-"""Inference with an exported ONNX model: onnxruntime behind the same :class:`Predictor`.
+"""Inference with an exported ONNX model: onnxruntime behind the same
+:class:`~medunet.inference.predictor.Predictor`.
 
 The session is wrapped as a ``torch.nn.Module`` (:class:`OnnxModule`), so normalisation,
 padding, sliding windows, TTA and output writing are the PyTorch path's own code: an
@@ -11,6 +12,7 @@ import importlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -19,7 +21,6 @@ import numpy as np
 import torch
 
 from medunet.data.labels import LabelSet
-from medunet.inference.predictor import Predictor
 from medunet.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,21 @@ def read_metadata(model_path: Path, session: Any) -> dict[str, Any]:
     return doc
 
 
-def load_onnx_predictor(path: str | os.PathLike[str], device: str = "auto") -> Predictor:
-    """A :class:`Predictor` running an exported ``.onnx`` model with onnxruntime (CPU).
+@dataclass(frozen=True)
+class OnnxModel:
+    """An exported model as a :class:`~medunet.inference.predictor.Predictor` takes it."""
+
+    module: OnnxModule
+    plan: Plan
+    labels: LabelSet
+    #: binary masks were stored as 0/255 in training: predictions are written the same way
+    binary_255: bool
+
+
+def load_onnx(path: str | os.PathLike[str], device: str = "auto") -> OnnxModel:
+    """An exported ``.onnx`` model with onnxruntime (CPU) and its sidecar's plan and labels.
+
+    ``Predictor.from_run("model.onnx")`` wraps it in a :class:`~medunet.inference.predictor.Predictor`.
 
     Parameters
     ----------
@@ -137,12 +151,9 @@ def load_onnx_predictor(path: str | os.PathLike[str], device: str = "auto") -> P
     doc = read_metadata(p, session)
     if device not in ("auto", "cpu"):
         log.info("ONNX models run with onnxruntime on the CPU; --device %s ignored", device)
-    plan = Plan.from_dict(doc["plan"])
-    lab = doc["labels"]
-    labels = LabelSet(tuple(int(v) for v in lab), tuple(lab.values()), declared=True)
-    return Predictor(OnnxModule(session), plan, labels, torch.device("cpu"),
+    return OnnxModel(OnnxModule(session), Plan.from_dict(doc["plan"]), LabelSet.from_dict(doc["labels"]),
                      bool(doc.get("binary_255", False)))
 
 
-__all__ = ["OnnxModule", "load_onnx_predictor", "make_session", "read_metadata", "require",
+__all__ = ["OnnxModel", "OnnxModule", "load_onnx", "make_session", "read_metadata", "require",
            "sidecar_path"]

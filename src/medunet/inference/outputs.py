@@ -45,18 +45,32 @@ def safe_output_path(out_dir: Path, name: str) -> Path:
     return target
 
 
-def overlay_rgb(image: np.ndarray, labels: np.ndarray, alpha: float = 0.35) -> np.ndarray:
-    """``(H, W, 3)`` uint8: the image in grey (or RGB) with class fills and boundaries."""
+def overlay_rgb(image: np.ndarray, label_map: np.ndarray, alpha: float = 0.35) -> np.ndarray:
+    """The image in grey (or its first three channels as RGB) with class fills and boundaries.
+
+    Parameters
+    ----------
+    image : ndarray, shape (C, H, W)
+        Raw intensities; shown between their 1st and 99th percentile.
+    label_map : ndarray, shape (H, W)
+        Integer labels; class ``c > 0`` is filled with ``PALETTE[1 + (c - 1) % 6]``.
+    alpha : float
+        Opacity of the class fill (boundaries are opaque).
+
+    Returns
+    -------
+    ndarray, shape (H, W, 3), uint8
+    """
     img = image[:3] if image.shape[0] >= 3 else np.repeat(image[:1], 3, axis=0)
     lo, hi = np.percentile(img, (1, 99))
     base = np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1).transpose(1, 2, 0) * 255
-    colours = PALETTE[1 + (labels - 1) % (len(PALETTE) - 1)]
-    fg = (labels > 0)[..., None]
+    colours = PALETTE[1 + (label_map - 1) % (len(PALETTE) - 1)]
+    fg = (label_map > 0)[..., None]
     out = np.where(fg, (1 - alpha) * base + alpha * colours, base)
-    edge = np.zeros_like(labels, dtype=bool)
-    edge[1:, :] |= labels[1:, :] != labels[:-1, :]
-    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
-    edge &= labels > 0
+    edge = np.zeros_like(label_map, dtype=bool)
+    edge[1:, :] |= label_map[1:, :] != label_map[:-1, :]
+    edge[:, 1:] |= label_map[:, 1:] != label_map[:, :-1]
+    edge &= label_map > 0
     out[edge] = colours[edge]
     return out.astype(np.uint8)
 
@@ -78,24 +92,24 @@ def write_prediction(probs: np.ndarray, image: np.ndarray, meta: ImageMeta, out_
     stem : str, optional
         Output name stem (default: the input file's).
     """
-    labels = probs.argmax(axis=0)
+    label_map = probs.argmax(axis=0)
     stem = stem if stem is not None else case_stem(meta.path)
     mask_path = safe_output_path(out_dir, mask_output_name(meta, stem))
     out_dir.mkdir(parents=True, exist_ok=True)
     with _naming(mask_path):
-        write_mask(labels, meta, mask_path, binary_255=binary_255 and probs.shape[0] == 2)
+        write_mask(label_map, meta, mask_path, binary_255=binary_255 and probs.shape[0] == 2)
     if probabilities:
         target = safe_output_path(out_dir, f"{stem}_probs.npz")
         with _naming(target), atomic_path(target) as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, probabilities=probs.astype(np.float16))
     if overlays:
-        if labels.ndim == 3:  # a volume: the axial slice through the predicted structure
-            fg = np.argwhere(labels > 0)
-            z = int(np.round(fg[:, 0].mean())) if len(fg) else labels.shape[0] // 2
-            image, labels = image[:, z], labels[z]
+        if label_map.ndim == 3:  # a volume: the axial slice through the predicted structure
+            fg = np.argwhere(label_map > 0)
+            z = int(np.round(fg[:, 0].mean())) if len(fg) else label_map.shape[0] // 2
+            image, label_map = image[:, z], label_map[z]
         target = safe_output_path(out_dir, f"{stem}_overlay.png")
         with _naming(target):
-            write_raster(overlay_rgb(image, labels), target)
+            write_raster(overlay_rgb(image, label_map), target)
     return mask_path
 
 

@@ -11,14 +11,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from medunet.checkpoint import load_checkpoint
-from medunet.data.cases import DatasetError, Problem, group_channels
+from medunet.bundle import SUFFIX as BUNDLE_SUFFIX
+from medunet.bundle import load_bundle
+from medunet.checkpoint import checkpoint_file, load_checkpoint
+from medunet.data.cases import list_images
+from medunet.data.channels import group_channels
 from medunet.data.check import problem_from_error
 from medunet.data.labels import LabelSet
 from medunet.data.normalize import normalize_tensor
 from medunet.data.resample import resampled_shape, resize, same_spacing
 from medunet.device import inference_memory, resolve_device
-from medunet.errors import DeviceMemoryError
+from medunet.errors import DatasetError, DeviceMemoryError, Problem
+from medunet.inference.onnx_runtime import load_onnx
+from medunet.inference.outputs import check_output_name, write_prediction
 from medunet.inference.probs import infer_probs
 from medunet.io import ImageMeta, case_stem, mask_output_name, read_image, read_images
 from medunet.io.meta import array_spacing
@@ -26,10 +31,6 @@ from medunet.models import UNet
 from medunet.plan import Plan
 
 log = logging.getLogger(__name__)
-
-#: images with more (padded) pixels than this many patches are predicted in overlapping tiles
-
-
 
 
 class Predictor:
@@ -52,27 +53,25 @@ class Predictor:
         plan = Plan.from_dict(data["plan"])
         model = UNet(plan.network)
         model.load_state_dict(data["model"])
-        lab = data["labels"]
-        labels = LabelSet(tuple(int(v) for v in lab), tuple(lab.values()), declared=True)
-        return cls(model, plan, labels, resolve_device(device), bool(data.get("binary_255", False)))
+        return cls(model, plan, LabelSet.from_dict(data["labels"]), resolve_device(device),
+                   bool(data.get("binary_255", False)))
 
     @classmethod
     def from_run(cls, run: str | os.PathLike[str], device: str = "auto",
                  checkpoint: str = "best") -> Predictor:
         """Load ``RUN_DIR/best.pt`` (or ``last.pt``, or a ``.pt`` file given directly).
 
-        An exported ``.onnx`` file runs with onnxruntime instead
-        (:func:`medunet.inference.onnx_runtime.load_onnx_predictor`).
+        A one-file ``.medunet`` bundle (:func:`medunet.bundle.load_bundle`, never unpickled)
+        loads like a run folder; an exported ``.onnx`` file runs with onnxruntime on the CPU
+        instead (:func:`medunet.inference.onnx_runtime.load_onnx`).
         """
         p = Path(run)
         if p.suffix == ".onnx":
-            from medunet.inference.onnx_runtime import load_onnx_predictor
-
-            return load_onnx_predictor(p, device)
-        path = p if p.suffix == ".pt" else p / f"{checkpoint}.pt"
-        if p.suffix != ".pt" and not p.is_dir():
-            raise FileNotFoundError(f"{p}: run folder not found")
-        return cls.from_checkpoint(load_checkpoint(path), device)
+            onnx = load_onnx(p, device)
+            return cls(onnx.module, onnx.plan, onnx.labels, torch.device("cpu"), onnx.binary_255)
+        if p.suffix == BUNDLE_SUFFIX:
+            return cls.from_checkpoint(load_bundle(p), device)
+        return cls.from_checkpoint(load_checkpoint(checkpoint_file(p, checkpoint)), device)
 
     def _as_image(self, x: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
         if isinstance(x, str | os.PathLike):
@@ -133,8 +132,6 @@ class Predictor:
             Every unreadable file, every image this model cannot take (channels, dimensions)
             and every case whose output name is unsafe, one problem each.
         """
-        from medunet.inference.outputs import check_output_name
-
         problems: list[Problem] = []
         for case_id, _, meta in self._read_inputs(inputs, problems):
             try:
@@ -171,8 +168,6 @@ class Predictor:
         For a model with several input channels, ``<case>_0000``, ``<case>_0001``, ... files are
         grouped into one case and its mask is named ``<case>``.
         """
-        from medunet.inference.outputs import write_prediction
-
         written = []
         problems: list[Problem] = []
         # an unreadable file does not stop the others; all are reported at the end
@@ -214,8 +209,6 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
     FileNotFoundError, ValueError
         The run or its checkpoint is missing, corrupt or not plain data.
     """
-    from medunet.data.cases import list_images
-
     files: list[Path] = []
     for item in ([inputs] if isinstance(inputs, str | os.PathLike) else inputs):
         files.extend(list_images(item))

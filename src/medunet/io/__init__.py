@@ -185,13 +185,13 @@ def read_mask(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageMeta]:
     _check_suffix(p)
     if is_volume(p):
         arr, meta = read_volume(p)
-        labels, is_255 = volume_to_mask(arr, meta)
+        label_map, is_255 = volume_to_mask(arr, meta)
     else:
         arr, meta = read_raster(p)
-        labels, is_255 = raster_to_mask(arr, meta)
+        label_map, is_255 = raster_to_mask(arr, meta)
     if is_255:
         meta = replace(meta, binary_255=True, channels=1)
-    return labels, meta
+    return label_map, meta
 
 
 def mask_output_name(meta: ImageMeta, stem: str | None = None) -> str:
@@ -210,7 +210,7 @@ def mask_output_name(meta: ImageMeta, stem: str | None = None) -> str:
 
 
 def write_mask(
-    labels: np.ndarray,
+    label_map: np.ndarray,
     meta: ImageMeta,
     path: str | os.PathLike[str],
     *,
@@ -220,10 +220,10 @@ def write_mask(
 
     Parameters
     ----------
-    labels : ndarray, shape (*S)
-        Integer labels; must have the shape recorded in ``meta``.
+    label_map : ndarray, shape (*S)
+        Integer labels (0..65535); must have the shape recorded in ``meta``.
     meta : ImageMeta
-        Metadata of the input image the labels belong to.
+        Metadata of the input image the label map belongs to.
     path : path-like
         Destination file; its suffix picks the format. Volume suffixes (``.nii.gz``, ``.mha``,
         ...) are written with ``meta``'s spacing, origin and direction.
@@ -231,12 +231,12 @@ def write_mask(
         Store a binary mask as 0/255 (default: ``meta.binary_255``).
     """
     p = Path(path)
-    if tuple(labels.shape) != tuple(meta.shape):
+    if tuple(label_map.shape) != tuple(meta.shape):
         raise ValueError(
-            f"{p}: mask shape {tuple(labels.shape)} does not match the input's shape {meta.shape}"
+            f"{p}: mask shape {tuple(label_map.shape)} does not match the input's shape {meta.shape}"
         )
     to255 = meta.binary_255 if binary_255 is None else binary_255
-    lab = np.asarray(labels)
+    lab = np.asarray(label_map)
     if lab.size and (lab.min() < 0 or lab.max() > 65535):
         raise ValueError(f"{p}: labels must be in 0..65535, got {lab.min()}..{lab.max()}")
     if to255:

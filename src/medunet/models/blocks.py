@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 from torch import nn
 
-Norm = Literal["batch", "instance", "group"]
+from medunet.models.architecture import Norm
 
 
 def conv_nd(spatial_dims: int) -> Callable[..., nn.Module]:

@@ -1,72 +1,18 @@
 """U-Net (Ronneberger et al. 2015) with same-size output; one definition for 2D and 3D.
 
-Channel widths live in one list (``UNetConfig.widths``); the decoder is derived from the
-encoder, as in dynamic-network-architectures.
+Channel widths live in one list (``UNetConfig.widths``, see :mod:`medunet.models.architecture`);
+the decoder is derived from the encoder, as in dynamic-network-architectures.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 from torch import nn
 
-from medunet.models.blocks import ConvBlock, Norm, conv_nd, conv_transpose_nd
-
-
-@dataclass(frozen=True)
-class UNetConfig:
-    """Architecture of a U-Net.
-
-    Parameters
-    ----------
-    in_channels : int
-        Image channels ``C``.
-    num_classes : int
-        Output classes ``K`` (background included; 2 for a binary task).
-    spatial_dims : int
-        2 or 3.
-    depth : int
-        Resolution levels; the input size must be divisible by ``2 ** (depth - 1)``
-        (the predictor pads for you).
-    base_width : int
-        Channels at full resolution; doubled per level up to ``max_width``.
-    max_width : int
-    norm : {"batch", "instance", "group"}
-    dropout : float
-        Dropout probability inside the bottleneck-side blocks (0 disables).
-    """
-
-    in_channels: int = 1
-    num_classes: int = 2
-    spatial_dims: int = 2
-    depth: int = 5
-    base_width: int = 32
-    max_width: int = 320
-    norm: Norm = "instance"
-    dropout: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.spatial_dims not in (2, 3):
-            raise ValueError(f"model.spatial_dims must be 2 or 3, got {self.spatial_dims}")
-        if not 2 <= self.depth <= 8:
-            raise ValueError(f"model.depth must be in 2..8, got {self.depth}")
-        if self.base_width < 1 or self.max_width < self.base_width:
-            raise ValueError("model.base_width must be >= 1 and <= model.max_width")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout}")
-        if self.norm not in ("batch", "instance", "group"):
-            raise ValueError(f"model.norm must be batch, instance or group, got {self.norm!r}")
-
-    @property
-    def widths(self) -> list[int]:
-        """Channels per level, full resolution first."""
-        return [min(self.base_width * 2**i, self.max_width) for i in range(self.depth)]
-
-    @property
-    def divisor(self) -> int:
-        """Input sizes must be multiples of this."""
-        return 2 ** (self.depth - 1)
+from medunet.models.architecture import UNetConfig
+from medunet.models.blocks import ConvBlock, conv_nd, conv_transpose_nd
 
 
 class UNet(nn.Module):

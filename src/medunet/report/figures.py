@@ -1,4 +1,5 @@
-"""Report figures rendered to PNG bytes.
+"""Report figures rendered to PNG bytes: the confusion matrix, per-case distributions and the
+training curves (the overlay gallery is in :mod:`medunet.report.overlays`).
 
 Every function builds a :class:`matplotlib.figure.Figure` directly (no ``pyplot``), so no global
 backend or figure registry is touched and nothing needs closing by the caller. Output is
@@ -7,34 +8,19 @@ deterministic: jitter is seeded and the PNG carries no software/version metadata
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-if TYPE_CHECKING:
-    from medunet.report.html import GalleryItem
+from medunet.report.png import DPI
+from medunet.report.png import to_png as _to_png
 
 logger = logging.getLogger(__name__)
-
-DPI = 100
-_REF_COLOUR = "#1a9850"  # green
-_PRED_COLOUR = "#d01c8b"  # magenta
-_MULTI_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#17becf")
-
-
-def _to_png(fig: Figure) -> bytes:
-    """Render ``fig`` to PNG bytes and release its memory."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
-    fig.clear()
-    return buf.getvalue()
 
 
 def _compact(value: float) -> str:
@@ -181,162 +167,54 @@ def _finite(values: Sequence[float | None]) -> np.ndarray:
     return arr[np.isfinite(arr)]
 
 
-def _display_image(image: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W) grey or (H, W, 3) RGB in [0, 1], scaled between the 1st and 99th percentile."""
-    if image is None:
-        return np.zeros(shape, dtype=np.float64)
-    arr = np.asarray(image, dtype=np.float64)
-    if arr.ndim == 3:
-        arr = np.moveaxis(arr, 0, -1) if arr.shape[0] == 3 else arr[0]
-    if arr.ndim not in (2, 3) or arr.shape[:2] != tuple(shape):
-        raise ValueError(
-            f"image has shape {np.shape(image)}, expected (H, W) or (C, H, W) with (H, W) = {shape}"
-        )
-    finite = arr[np.isfinite(arr)]
-    if finite.size == 0:
-        return np.zeros(arr.shape, dtype=np.float64)
-    lo, hi = np.percentile(finite, [1.0, 99.0])
-    if hi <= lo:
-        lo, hi = float(finite.min()), float(finite.max())
-    if hi <= lo:
-        return np.zeros(arr.shape, dtype=np.float64)
-    return np.clip((np.nan_to_num(arr, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+class TrainingLogRow(Protocol):
+    """What :func:`curves_figure` reads of a training log row (a :class:`medunet.training.LogRow`)."""
+
+    @property
+    def epoch(self) -> int: ...
+    @property
+    def train_loss(self) -> float: ...
+    @property
+    def val_dice_fg(self) -> float: ...
+    @property
+    def val_dice_fg_case_present(self) -> float: ...
+    @property
+    def val_dice(self) -> Mapping[str, float]: ...
 
 
-def _class_styles(labels: list[int]) -> dict[int, tuple[str, str]]:
-    """Reference and prediction colour per foreground label."""
-    if len(labels) == 1:
-        return {labels[0]: (_REF_COLOUR, _PRED_COLOUR)}
-    cols = _MULTI_COLOURS
-    return {lab: (cols[i % len(cols)], cols[i % len(cols)]) for i, lab in enumerate(labels)}
-
-
-def _draw_contours(
-    ax: Axes, mask: np.ndarray, styles: dict[int, tuple[str, str]], which: int
-) -> None:
-    """Contour each foreground class of ``mask`` (``which``: 0 reference, 1 prediction)."""
-    linestyle = "solid" if which == 0 else "dashed"
-    for label, colours in styles.items():
-        binary = (mask == label).astype(np.float64)
-        if binary.min() == binary.max():  # nothing to outline; avoids matplotlib's warning
-            continue
-        ax.contour(
-            binary, levels=[0.5], colors=[colours[which]], linestyles=[linestyle], linewidths=1.4
-        )
-
-
-def overlay_figure(items: list[GalleryItem], names: Mapping[int, str] | None = None) -> bytes:
-    """One row per case: the image, and the image with reference and prediction contours.
+def curves_figure(log_rows: Sequence[TrainingLogRow]) -> bytes:
+    """Training curves: the training loss on the left, validation Dice on the right.
 
     Parameters
     ----------
-    items : list of GalleryItem
-        Cases to show; ``ref`` and ``pred`` are (H, W) integer label masks, 0 = background.
-    names : mapping of int to str, optional
-        Label value -> class name, used in the legend.
-
-    Returns
-    -------
-    bytes
-        PNG image.
-
-    Raises
-    ------
-    ValueError
-        If ``items`` is empty or an image/mask shape is inconsistent.
-    """
-    if not items:
-        raise ValueError("overlay_figure needs at least one GalleryItem, got none")
-    labels = sorted({int(v) for it in items for m in (it.ref, it.pred) for v in np.unique(m)} - {0})
-    styles = _class_styles(labels)
-    fig = Figure(figsize=(7.0, 3.4 * len(items) + 0.6), dpi=DPI, layout="constrained")
-    axes = fig.subplots(len(items), 2, squeeze=False)
-    for row, item in zip(axes, items, strict=True):
-        _overlay_row(row[0], row[1], item, styles)
-    fig.legend(
-        handles=_legend_handles(styles, names), loc="outside lower center", ncols=2, fontsize=8
-    )
-    return _to_png(fig)
-
-
-def _overlay_row(
-    ax_img: Axes, ax_ovl: Axes, item: GalleryItem, styles: dict[int, tuple[str, str]]
-) -> None:
-    """Draw one gallery case on two axes."""
-    ref, pred = np.asarray(item.ref), np.asarray(item.pred)
-    if ref.ndim != 2 or ref.shape != pred.shape:
-        raise ValueError(
-            f"case {item.case_id!r}: ref {ref.shape} and pred {pred.shape} must be equal (H, W)"
-        )
-    shown = _display_image(item.image, ref.shape)
-    for ax in (ax_img, ax_ovl):
-        ax.imshow(shown, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        ax.set_axis_off()
-    _draw_contours(ax_ovl, ref, styles, 0)
-    _draw_contours(ax_ovl, pred, styles, 1)
-    dice = "–" if not np.isfinite(item.dice) else f"{item.dice:.3f}"
-    ax_img.set_title(f"{item.case_id} — Dice {dice}", fontsize=10, loc="left")
-
-
-def _legend_handles(
-    styles: dict[int, tuple[str, str]], names: Mapping[int, str] | None
-) -> list[Line2D]:
-    """Legend entries: one per class and source."""
-    handles = []
-    for label, (ref_c, pred_c) in styles.items():
-        name = (names or {}).get(label, f"class {label}")
-        suffix = f" ({name})" if len(styles) > 1 or names is not None else ""
-        handles.append(Line2D([], [], color=ref_c, linestyle="solid", label=f"reference{suffix}"))
-        handles.append(
-            Line2D([], [], color=pred_c, linestyle="dashed", label=f"prediction{suffix}")
-        )
-    if not handles:
-        handles = [
-            Line2D([], [], color=_REF_COLOUR, label="reference (empty)"),
-            Line2D([], [], color=_PRED_COLOUR, linestyle="dashed", label="prediction (empty)"),
-        ]
-    return handles
-
-
-def curves_figure(log_rows: list[dict[str, float]]) -> bytes:
-    """Training curves: losses on the left, validation Dice on the right.
-
-    Parameters
-    ----------
-    log_rows : list of dict
-        One row per epoch (e.g. parsed ``log.csv``). Uses ``epoch`` as x (the row index when absent),
-        ``train_loss`` and ``val_loss`` if present, and every key starting with ``val_dice``.
+    log_rows : sequence of LogRow
+        One row per epoch (:class:`medunet.training.LogRow`; ``medunet.training.run_dir.read_log``
+        reads ``log.csv``). Dice curves: pooled foreground, mean over cases with the class, and
+        pooled per class; non-finite values are left out.
 
     Returns
     -------
     bytes
         PNG image.
     """
-    keys = list(dict.fromkeys(k for row in log_rows for k in row))
-    loss_keys = [k for k in ("train_loss", "val_loss") if k in keys]
-    dice_keys = [k for k in keys if k.startswith("val_dice")]
+    epochs = np.array([r.epoch for r in log_rows], dtype=np.float64)
+    dice = {"val_dice_fg": [r.val_dice_fg for r in log_rows],
+            "val_dice_fg_case_present": [r.val_dice_fg_case_present for r in log_rows]}
+    for name in dict.fromkeys(n for r in log_rows for n in r.val_dice):
+        dice[f"val_dice_{name}"] = [r.val_dice.get(name, np.nan) for r in log_rows]
+    losses = {"train_loss": [r.train_loss for r in log_rows]}
     fig = Figure(figsize=(10.0, 4.0), dpi=DPI, layout="constrained")
     ax_loss, ax_dice = fig.subplots(1, 2)
-    for ax, plotted, ylabel in ((ax_loss, loss_keys, "loss"), (ax_dice, dice_keys, "Dice")):
-        for key in plotted:
-            xs, ys = _series(log_rows, key)
-            ax.plot(xs, ys, marker="o", markersize=3, label=key)
+    for ax, plotted, ylabel in ((ax_loss, losses, "loss"), (ax_dice, dice, "Dice")):
+        for key, values in plotted.items():
+            ys = np.asarray(values, dtype=np.float64)
+            ax.plot(epochs[np.isfinite(ys)], ys[np.isfinite(ys)], marker="o", markersize=3, label=key)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        if plotted:
+        if log_rows:
             ax.legend(fontsize=8)
     ax_loss.set_title("Loss")
     ax_dice.set_title("Validation Dice")
     return _to_png(fig)
-
-
-def _series(rows: list[dict[str, float]], key: str) -> tuple[np.ndarray, np.ndarray]:
-    """x (epoch or index) and y for the rows that hold a finite ``key``."""
-    pairs = [
-        (float(r.get("epoch", i)), r[key]) for i, r in enumerate(rows) if r.get(key) is not None
-    ]
-    arr = np.array(pairs, dtype=np.float64).reshape(-1, 2)
-    arr = arr[np.isfinite(arr[:, 1])]
-    return arr[:, 0], arr[:, 1]

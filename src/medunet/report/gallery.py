@@ -1,15 +1,42 @@
-"""Choosing what the overlay gallery shows: worst and best cases, volumes as three slices."""
+"""What the overlay gallery shows: the worst and best cases, volumes as three slices."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from medunet.report.html import GalleryItem
+__all__ = ["GalleryItem", "Loader", "pick_gallery", "volume_views"]
 
+#: ``i -> (image or None, reference, prediction)`` of case ``i``: images ``(C, *S)``, label maps ``(*S)``
 Loader = Callable[[int], tuple[np.ndarray | None, np.ndarray, np.ndarray]]
 VIEWS = ("axial", "coronal", "sagittal")
+
+
+@dataclass(frozen=True)
+class GalleryItem:
+    """One case of the overlay gallery.
+
+    Attributes
+    ----------
+    case_id : str
+        Shown in the panel title.
+    image : np.ndarray or None
+        (C, H, W) or (H, W) intensities; C == 3 is shown as RGB, otherwise the first channel.
+    ref : np.ndarray
+        (H, W) integer reference labels, 0 = background.
+    pred : np.ndarray
+        (H, W) integer predicted labels.
+    dice : float
+        The case's foreground Dice, shown in the title.
+    """
+
+    case_id: str
+    image: np.ndarray | None
+    ref: np.ndarray
+    pred: np.ndarray
+    dice: float
 
 
 def _centre(ref: np.ndarray, pred: np.ndarray) -> tuple[int, ...]:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 
 from medunet.config import Config
+from medunet.evaluation.arrays import Evaluation
 from medunet.training.loop import run_epochs
-from medunet.training.setup import setup_run
-from medunet.training.state import Callbacks, TrainResult
+from medunet.training.setup import Run, setup_run
+from medunet.training.state import Callbacks, LogRow, StopReason, TrainResult, stop_message
 
-__all__ = ["Callbacks", "TrainResult", "train"]
+__all__ = ["Callbacks", "LogRow", "StopReason", "TrainResult", "stop_message", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +32,13 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     overwrite : bool
         Replace an existing run in ``<out>``.
     callbacks : Callbacks, optional
-        Progress hooks.
+        Progress hooks: ``on_step`` after every step, ``on_epoch`` with each epoch's :class:`LogRow`.
 
     Returns
     -------
     TrainResult
+        ``stopped`` says why the epochs ended (a :data:`StopReason`; :func:`stop_message` words it);
+        ``validation`` is the best checkpoint's evaluation (None when interrupted).
 
     Raises
     ------
@@ -48,6 +51,7 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     DeviceMemoryError
         The device ran out of memory; the message names a smaller batch and patch to try.
     """
+    # matplotlib (curves, report) loads only when a run gets that far
     from medunet.training.finish import finish_run
 
     run, summary = setup_run(config, resume=resume, overwrite=overwrite)
@@ -55,15 +59,19 @@ def train(config: Config, *, resume: bool = False, overwrite: bool = False,
     state = run.state
     if stopped == "interrupted":
         log.warning("interrupted: saved %s; continue with --resume", run.run_dir / "last.pt")
-        return TrainResult(run.run_dir, state.epoch, state.best_epoch, state.best_metric,
-                          state.elapsed, stopped, skipped_steps=state.skipped_steps)
+        return _result(run, stopped)
+    message = stop_message(stopped, config.train.patience)
     if state.best_epoch < 0:
-        raise ValueError(f"training stopped before the first validation ({stopped}); "
+        raise ValueError(f"training stopped before the first validation ({message}); "
                          "give it more time (--time-budget) or check the data")
-    val = finish_run(run.run_dir, run.cfg, run.plan, run.val_cases, run.val_data, run.names,
-                       run.device, state.rows, summary=summary, stopped=stopped,
-                       n_train=run.n_train)
-    log.info("done: %s; best epoch %d, val foreground Dice %.4f", stopped, state.best_epoch,
+    validation = finish_run(run, summary, stopped)
+    log.info("done: %s; best epoch %d, val foreground Dice %.4f", message, state.best_epoch,
              state.best_metric)
-    return TrainResult(run.run_dir, state.epoch, state.best_epoch, state.best_metric, state.elapsed,
-                      stopped, val, skipped_steps=state.skipped_steps)
+    return _result(run, stopped, validation)
+
+
+def _result(run: Run, stopped: StopReason, validation: Evaluation | None = None) -> TrainResult:
+    """The run's result from its state."""
+    s = run.state
+    return TrainResult(run.run_dir, s.epoch, s.best_epoch, s.best_metric, s.elapsed, stopped,
+                       validation, skipped_steps=s.skipped_steps)

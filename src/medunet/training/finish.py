@@ -1,49 +1,50 @@
-"""End of a run: curves, the validation report with the best model."""
+"""End of a run: curves, the validation report with the best model, the model card."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
-
-import torch
 
 from medunet.checkpoint import load_checkpoint
-from medunet.config import Config
-from medunet.data.cases import Case
 from medunet.data.check import DatasetSummary
-from medunet.data.loader import LoadedCase
+from medunet.evaluation.arrays import Evaluation
+from medunet.evaluation.writing import write_evaluation
 from medunet.io.atomic import atomic_path
 from medunet.models import UNet
-from medunet.plan import Plan
+from medunet.report.figures import curves_figure
 from medunet.training.model_card import data_facts, write_model_card
+from medunet.training.setup import Run
+from medunet.training.state import StopReason
+from medunet.training.validation import validate
 
 log = logging.getLogger(__name__)
 
 
-def finish_run(run_dir: Path, cfg: Config, plan: Plan, val_cases: Sequence[Case],
-                 val_data: Sequence[LoadedCase], names: Sequence[str], device: torch.device,
-                 rows: list[dict[str, Any]], *, summary: DatasetSummary, stopped: str,
-                 n_train: int) -> dict[str, Any]:
+def finish_run(run: Run, summary: DatasetSummary, stopped: StopReason) -> Evaluation:
     """Write ``curves.png``, ``report.html`` (+ metrics) for the best model on the validation set,
-    and ``model_card.md``."""
-    from medunet.evaluation.writing import write_evaluation
-    from medunet.report.figures import curves_figure
-    from medunet.training.validation import validate
+    and ``model_card.md``; returns that validation.
 
+    Parameters
+    ----------
+    run : Run
+        The run whose epochs are done (``best.pt`` written).
+    summary : DatasetSummary
+        The dataset check of :func:`~medunet.training.setup.setup_run` (for the model card).
+    stopped : StopReason
+        Why the epochs ended (for the model card).
+    """
+    run_dir, val_data, rows = run.run_dir, run.val_data, run.state.rows
     with atomic_path(run_dir / "curves.png") as tmp:
         tmp.write_bytes(curves_figure(rows))
-    model = UNet(plan.network).to(device)
-    model.load_state_dict(load_checkpoint(run_dir / "best.pt", map_location=device)["model"])
-    ev, preds = validate(model, val_data, plan, names, device)
+    model = UNet(run.plan.network).to(run.device)
+    model.load_state_dict(load_checkpoint(run_dir / "best.pt", map_location=run.device)["model"])
+    ev, preds = validate(model, val_data, run.plan, run.names, run.device)
     # the gallery shows the images the model saw (resampled, normalised), already in memory
-    ev.loader = lambda i: (val_data[i].image, val_data[i].mask, preds[i])
-    write_evaluation(ev, run_dir, title=f"medunet validation report — {run_dir.name}",
+    write_evaluation(ev, run_dir, loader=lambda i: (val_data[i].image, val_data[i].mask, preds[i]),
+                     title=f"medunet validation report — {run_dir.name}",
                      extra_figures={"Training curves": (run_dir / "curves.png").read_bytes()})
-    doc = ev.to_dict()
-    facts = data_facts(cfg, {"train": n_train, "validation": len(val_cases)},
-                       [c.mask for c in val_data], summary, plan.network.in_channels)
-    write_model_card(run_dir, cfg, plan, facts, rows, doc, names=names, device=device,
-                     n_params=sum(p.numel() for p in model.parameters()), stopped=stopped)
-    return doc
+    facts = data_facts(run.cfg, {"train": run.n_train, "validation": len(run.val_cases)},
+                       [c.mask for c in val_data], summary, run.plan.network.in_channels)
+    write_model_card(run_dir, run.cfg, run.plan, facts, rows, ev.to_dict(), names=run.names,
+                     device=run.device, n_params=sum(p.numel() for p in model.parameters()),
+                     stopped=stopped)
+    return ev

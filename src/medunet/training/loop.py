@@ -1,4 +1,5 @@
-"""The epoch loop: ``train_one_epoch`` over explicit arguments, validation and checkpoints at each epoch's end."""
+"""The epoch loop: ``train_one_epoch`` over the run it works on, validation and checkpoints at
+each epoch's end."""
 
 from __future__ import annotations
 
@@ -10,22 +11,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, replace
 
 import torch
 
 from medunet.config import Config
 from medunet.data.augment import augment_batch
-from medunet.data.loader import (
-    PatchSampler,
-)
 from medunet.errors import TrainingDiverged
 from medunet.losses import dice_ce_loss
 from medunet.training.run_dir import write_log
 from medunet.training.setup import Run
-from medunet.training.state import Callbacks, TrainState
+from medunet.training.state import Callbacks, LogRow, StopReason, TrainState
 from medunet.training.validation import val_row, validate
 
 log = logging.getLogger(__name__)
@@ -35,6 +31,7 @@ WARMUP_STEPS = 50
 
 MAX_BAD_STEPS = 5
 
+
 def learning_rate(cfg: Config, state: TrainState, total_steps: int) -> float:
     """Linear warm-up, then polynomial decay over steps or over the time budget, whichever is further."""
     progress = state.step / max(total_steps, 1)
@@ -42,6 +39,7 @@ def learning_rate(cfg: Config, state: TrainState, total_steps: int) -> float:
         progress = max(progress, state.elapsed / (60.0 * cfg.train.time_budget))
     warm = min(1.0, (state.step + 1) / WARMUP_STEPS)
     return cfg.train.lr * warm * max(0.0, 1.0 - progress) ** 0.9
+
 
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
@@ -63,81 +61,135 @@ def stop_on_signals() -> Iterator[threading.Event]:
         for s, h in old.items():
             signal.signal(s, h)
 
+
 def _seconds_since(t0: float) -> float:
     return time.perf_counter() - t0
 
-def train_one_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler: PatchSampler,
-                    cfg: Config, state: TrainState, iters: int, total_steps: int,
-                    device: torch.device, gen: torch.Generator, stop: threading.Event,
-                    callbacks: Callbacks, clock: Callable[[], float]) -> str | None:
-    """Run the rest of the current epoch from ``state.iteration``; returns a stop reason or None."""
-    model.train()
+
+@dataclass(frozen=True)
+class _Precision:
+    """Mixed precision of the training steps: autocast dtype and the (fp16-only) loss scaler."""
+
+    amp: bool
+    dtype: torch.dtype
+    scaler: torch.amp.GradScaler
+
+
+def _precision(cfg: Config, device: torch.device) -> _Precision:
+    """bf16 autocast where the GPU has it, else fp16 with loss scaling; fp32 off CUDA or without amp."""
     amp = cfg.train.amp and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
     # fp16 needs loss scaling against gradient underflow/overflow; bf16 and fp32 do not
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
-    while state.iteration < iters:
+    return _Precision(amp, dtype, torch.amp.GradScaler("cuda", enabled=amp and dtype == torch.float16))
+
+
+def _step(run: Run, precision: _Precision) -> float:
+    """One step on a fresh batch; returns its loss; a non-finite loss leaves the weights untouched."""
+    cfg, model, opt = run.cfg, run.model, run.opt
+    img, msk = run.sampler.sample()
+    img, msk = augment_batch(img.to(run.device), msk.to(run.device), cfg.train.augment, run.gen)
+    with torch.autocast(run.device.type, dtype=precision.dtype, enabled=precision.amp):
+        loss = dice_ce_loss(model(img), msk, batch_dice=cfg.train.batch_dice)
+    value = float(loss.detach())  # the one host sync of the step
+    if not math.isfinite(value):
+        return value  # skip the update: one bad batch must not turn the weights into NaN
+    scaler = precision.scaler
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if cfg.train.grad_clip > 0:
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+    scaler.step(opt)  # skips the update when the scaled gradients overflowed
+    scaler.update()
+    return value
+
+
+def _count_bad_step(state: TrainState) -> bool:
+    """Count a skipped non-finite step; True once ``MAX_BAD_STEPS`` came in a row."""
+    state.skipped_steps += 1
+    state.bad_steps_in_row += 1
+    log.warning("non-finite loss at epoch %d step %d: step skipped", state.epoch + 1,
+                state.iteration + 1)
+    return state.bad_steps_in_row >= MAX_BAD_STEPS
+
+
+def train_one_epoch(run: Run, stop: threading.Event, callbacks: Callbacks,
+                    clock: Callable[[], float]) -> StopReason | None:
+    """Run the rest of the current epoch from ``run.state.iteration``.
+
+    Parameters
+    ----------
+    run : Run
+        Model, optimiser, sampler, config and the :class:`TrainState` it advances.
+    stop : threading.Event
+        Set by SIGINT/SIGTERM: the epoch ends after the current step.
+    callbacks : Callbacks
+        ``on_step`` is called after every step.
+    clock : callable
+        Seconds spent in this epoch so far (for the time budget and the learning rate).
+
+    Returns
+    -------
+    StopReason or None
+        ``"time_budget"``, ``"interrupted"`` or ``"diverged"`` (``MAX_BAD_STEPS`` non-finite
+        losses in a row; ``state.iteration`` is then the failing step) when the epoch ended early;
+        None when it ran to its end.
+    """
+    cfg, state = run.cfg, run.state
+    run.model.train()
+    precision = _precision(cfg, run.device)
+    while state.iteration < run.iters:
         if cfg.train.time_budget and state.elapsed + clock() >= 60.0 * cfg.train.time_budget:
-            return "time budget spent"
-        lr = learning_rate(cfg, replace(state, elapsed=state.elapsed + clock()), total_steps)
-        for group in opt.param_groups:
+            return "time_budget"
+        lr = learning_rate(cfg, replace(state, elapsed=state.elapsed + clock()), run.total_steps)
+        for group in run.opt.param_groups:
             group["lr"] = lr
-        img, msk = sampler.sample()
-        img, msk = augment_batch(img.to(device), msk.to(device), cfg.train.augment, gen)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-            loss = dice_ce_loss(model(img), msk, batch_dice=cfg.train.batch_dice)
-        value = float(loss.detach())  # the one host sync of the step
+        value = _step(run, precision)
         if not math.isfinite(value):
-            # skip the update: one bad batch must not turn the weights into NaN
-            state.skipped_steps += 1
-            state.bad_steps_in_row += 1
-            log.warning("non-finite loss at epoch %d step %d: step skipped", state.epoch + 1,
-                        state.iteration + 1)
-            if state.bad_steps_in_row >= MAX_BAD_STEPS:
-                return (f"{MAX_BAD_STEPS} non-finite (NaN/Inf) losses in a row at epoch "
-                        f"{state.epoch + 1}, step {state.iteration + 1}")
+            if _count_bad_step(state):
+                return "diverged"
         else:
             state.bad_steps_in_row = 0
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.train.grad_clip > 0:
-                scaler.unscale_(opt)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            scaler.step(opt)  # skips the update when the scaled gradients overflowed
-            scaler.update()
             state.loss_sum += value
         state.iteration += 1
         state.step += 1
         if callbacks.on_step:
-            callbacks.on_step(state.epoch, state.iteration, iters, value)
+            callbacks.on_step(state.epoch, state.iteration, run.iters, value)
         if stop.is_set():
             return "interrupted"
     return None
 
-def _diverged(reason: str, run_dir: Path, state: TrainState, cfg: Config) -> TrainingDiverged:
+
+def _diverged(run: Run) -> TrainingDiverged:
     """The error for a run stopped by non-finite losses: what happened, what is kept, what to try."""
-    last = run_dir / "last.pt"
+    state, last = run.state, run.run_dir / "last.pt"
     kept = (f"{last} keeps the last good epoch ({state.epoch})" if last.is_file()
             else "no epoch finished, so there is no checkpoint")
     return TrainingDiverged(
-        f"training stopped: {reason} ({state.skipped_steps} step(s) skipped in all); {kept}. "
-        f"Try a lower learning rate (--lr {cfg.train.lr / 10:g}), --set train.amp=false on a GPU, "
-        "and check the images for extreme values; then --resume with the new --lr, or --overwrite"
+        f"training stopped: {MAX_BAD_STEPS} non-finite (NaN/Inf) losses in a row at epoch "
+        f"{state.epoch + 1}, step {state.iteration + 1} ({state.skipped_steps} step(s) skipped in "
+        f"all); {kept}. Try a lower learning rate (--lr {run.cfg.train.lr / 10:g}), --set "
+        "train.amp=false on a GPU, and check the images for extreme values; then --resume with the "
+        "new --lr, or --overwrite"
     )
 
-def _end_epoch(run: Run, t0: float, callbacks: Callbacks) -> dict[str, Any]:
+
+def _end_epoch(run: Run, t0: float, callbacks: Callbacks) -> LogRow:
     """Validate, log, checkpoint (``best.pt`` on improvement, ``last.pt`` always)."""
     state = run.state
     with run.memory("validation"):
         ev, _ = validate(run.model, run.val_data, run.plan, run.names, run.device)
-    row = {"epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.iteration, 1),
-           **val_row(ev), "lr": run.opt.param_groups[0]["lr"], "skipped_steps": state.skipped_steps}
+    train_loss, lr = state.loss_sum / max(state.iteration, 1), run.opt.param_groups[0]["lr"]
     state.elapsed += time.perf_counter() - t0
-    row.update(seconds=round(time.perf_counter() - t0, 3), elapsed=round(state.elapsed, 3))
+    # val_row gives the validation columns of log.csv; parsing them is the one way into a LogRow
+    row = LogRow.from_columns({"epoch": state.epoch + 1, "train_loss": train_loss, **val_row(ev),
+                               "lr": lr, "skipped_steps": state.skipped_steps,
+                               "seconds": round(time.perf_counter() - t0, 3),
+                               "elapsed": round(state.elapsed, 3)})
     state.rows.append(row)
-    improved = row["val_dice_fg"] > state.best_metric
+    improved = row.val_dice_fg > state.best_metric
     if improved:
-        state.best_metric, state.best_epoch, state.bad_epochs = row["val_dice_fg"], state.epoch + 1, 0
+        state.best_metric, state.best_epoch, state.bad_epochs = row.val_dice_fg, row.epoch, 0
     else:
         state.bad_epochs += 1
     state.epoch, state.iteration, state.loss_sum = state.epoch + 1, 0, 0.0
@@ -149,20 +201,24 @@ def _end_epoch(run: Run, t0: float, callbacks: Callbacks) -> dict[str, Any]:
         callbacks.on_epoch(row)
     return row
 
-def run_epochs(run: Run, callbacks: Callbacks) -> str:
-    """The epoch loop; returns why it stopped."""
+
+def run_epochs(run: Run, callbacks: Callbacks) -> StopReason:
+    """The epoch loop; returns why it stopped.
+
+    Raises
+    ------
+    TrainingDiverged
+        ``MAX_BAD_STEPS`` non-finite losses in a row; ``last.pt`` keeps the last good epoch.
+    """
     cfg, state = run.cfg, run.state
-    total_steps = run.iters * cfg.train.epochs
     with stop_on_signals() as stop:
         while state.epoch < cfg.train.epochs:
             t0 = time.perf_counter()
             with run.memory("training"):
-                reason = train_one_epoch(run.model, run.opt, run.sampler, cfg, state, run.iters,
-                                         total_steps, run.device, run.gen, stop, callbacks,
-                                         functools.partial(_seconds_since, t0))
-            if reason and "non-finite" in reason:
+                reason = train_one_epoch(run, stop, callbacks, functools.partial(_seconds_since, t0))
+            if reason == "diverged":
                 # last.pt stays the last good epoch's: these weights may already be diverging
-                raise _diverged(reason, run.run_dir, state, cfg)
+                raise _diverged(run)
             if reason == "interrupted":
                 state.elapsed += time.perf_counter() - t0
                 run.save("last.pt")
@@ -171,7 +227,7 @@ def run_epochs(run: Run, callbacks: Callbacks) -> str:
             if reason:
                 return reason
             if cfg.train.patience and state.bad_epochs >= cfg.train.patience:
-                return f"early stopping: no improvement for {cfg.train.patience} epochs"
+                return "early_stopping"
             if stop.is_set():
                 return "interrupted"
-    return "epochs done"
+    return "epochs_done"

@@ -23,6 +23,7 @@ from medunet.data.cases import DatasetError, discover_cases
 from medunet.data.check import DatasetSummary
 from medunet.io.atomic import atomic_write_text
 from medunet.plan import Plan
+from medunet.training.state import LogRow, StopReason, stop_message
 
 log = logging.getLogger(__name__)
 
@@ -73,20 +74,21 @@ def data_facts(cfg: Config, used: Mapping[str, int], masks: Sequence[np.ndarray]
                      "validation cases", shapes, channels)
 
 
-def infer_stop_reason(cfg: Config, rows: Sequence[Mapping[str, Any]]) -> str:
-    """Why training ended, from the log and the config (when the trainer did not say)."""
+def infer_stop_reason(cfg: Config, rows: Sequence[LogRow]) -> StopReason | None:
+    """Why training ended, from the log and the config (when the trainer did not say);
+    None when neither tells."""
     if not rows:
-        return "unknown"
+        return None
     if len(rows) >= cfg.train.epochs:
-        return "epochs done"
-    if cfg.train.time_budget and float(rows[-1].get("elapsed", 0.0)) >= 60.0 * cfg.train.time_budget:
-        return "time budget spent"
+        return "epochs_done"
+    if cfg.train.time_budget and rows[-1].elapsed >= 60.0 * cfg.train.time_budget:
+        return "time_budget"
     p = cfg.train.patience
     if p and len(rows) > p:
-        best_before = max(float(r["val_dice_fg"]) for r in rows[:-p])
-        if all(float(r["val_dice_fg"]) <= best_before for r in rows[-p:]):
-            return f"early stopping: no improvement for {p} epochs"
-    return "stopped early (see the training log)"
+        best_before = max(r.val_dice_fg for r in rows[:-p])
+        if all(r.val_dice_fg <= best_before for r in rows[-p:]):
+            return "early_stopping"
+    return None
 
 
 def hardware(device: torch.device) -> str:
@@ -148,13 +150,14 @@ def _plan_section(plan: Plan, n_params: int) -> list[str]:
             "- Full plan: `plan.json`; configuration: `config.json`"]
 
 
-def _training_section(cfg: Config, rows: Sequence[Mapping[str, Any]], stopped: str,
+def _training_section(cfg: Config, rows: Sequence[LogRow], stopped: StopReason | None,
                       device: torch.device) -> list[str]:
-    seconds = float(rows[-1].get("elapsed", 0.0)) if rows else 0.0
-    best = max(rows, key=lambda r: float(r["val_dice_fg"])) if rows else {}
+    seconds = rows[-1].elapsed if rows else 0.0
+    best = max(rows, key=lambda r: r.val_dice_fg).epoch if rows else "–"
     return ["## Training", "",
-            f"- Epochs run: {len(rows)} of at most {cfg.train.epochs}; stopped: {stopped}",
-            f"- Best epoch: {best.get('epoch', '–')} (selected on pooled validation foreground Dice)",
+            f"- Epochs run: {len(rows)} of at most {cfg.train.epochs}; "
+            f"stopped: {stop_message(stopped, cfg.train.patience)}",
+            f"- Best epoch: {best} (selected on pooled validation foreground Dice)",
             f"- Time: {seconds / 60:.1f} min ({seconds:.0f} s including validation"
             + (f"; budget {cfg.train.time_budget} min)" if cfg.train.time_budget else ")"),
             f"- Device: {device.type}; hardware: {hardware(device)}",
@@ -187,9 +190,9 @@ def _metrics_section(val: Mapping[str, Any], names: Sequence[str]) -> list[str]:
 
 
 def render_model_card(run_name: str, cfg: Config, plan: Plan, facts: DataFacts,
-                      rows: Sequence[Mapping[str, Any]], val: Mapping[str, Any], *, stopped: str,
+                      rows: Sequence[LogRow], val: Mapping[str, Any], *, stopped: StopReason | None,
                       device: torch.device, n_params: int, names: Sequence[str]) -> str:
-    """The model card as Markdown."""
+    """The model card as Markdown (see :func:`write_model_card`; ``stopped`` None: not known)."""
     head = [f"# Model card: {run_name}", "",
             f"A {plan.network.spatial_dims}D U-Net segmenting {', '.join(names[1:])} "
             f"({plan.network.num_classes} classes with background), trained with medunet {_version()} "
@@ -201,8 +204,8 @@ def render_model_card(run_name: str, cfg: Config, plan: Plan, facts: DataFacts,
 
 
 def write_model_card(run_dir: Path, cfg: Config, plan: Plan, facts: DataFacts,
-                     rows: Sequence[Mapping[str, Any]], val: Mapping[str, Any], *, names: Sequence[str],
-                     device: torch.device, n_params: int, stopped: str | None = None) -> Path:
+                     rows: Sequence[LogRow], val: Mapping[str, Any], *, names: Sequence[str],
+                     device: torch.device, n_params: int, stopped: StopReason | None = None) -> Path:
     """Write ``run_dir/model_card.md`` atomically and return its path.
 
     Parameters
@@ -212,8 +215,8 @@ def write_model_card(run_dir: Path, cfg: Config, plan: Plan, facts: DataFacts,
     plan : Plan
     facts : DataFacts
         See :func:`data_facts`.
-    rows : sequence of dict
-        The rows of ``log.csv``.
+    rows : sequence of LogRow
+        The training log (``log.csv``; :meth:`LogRow.from_columns` reads its rows).
     val : dict
         The validation ``metrics.json`` document of the best model.
     names : sequence of str
@@ -222,7 +225,7 @@ def write_model_card(run_dir: Path, cfg: Config, plan: Plan, facts: DataFacts,
         Where training ran.
     n_params : int
         Parameter count of the network.
-    stopped : str, optional
+    stopped : StopReason, optional
         Why training ended (inferred from ``rows`` and ``cfg`` when not given).
     """
     text = render_model_card(run_dir.name, cfg, plan, facts, rows, val,

@@ -8,7 +8,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from medunet.training.state import Callbacks
+from medunet.training.state import Callbacks, LogRow
 
 
 @contextmanager
@@ -29,13 +29,12 @@ def progress_callbacks(enabled: bool = True) -> Iterator[Callbacks]:
         bar["bar"].update(1)
         bar["bar"].set_postfix(loss=f"{loss:.3f}")
 
-    def on_epoch(row: dict[str, Any]) -> None:
+    def on_epoch(row: LogRow) -> None:
         if "bar" in bar:
             bar.pop("bar").close()
-        dice = " ".join(f"{k[9:]}={v:.3f}" for k, v in row.items()
-                        if k.startswith("val_dice_") and k != "val_dice_fg_case_present")
-        tqdm.write(f"epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  val Dice {dice}  "
-                   f"lr {row['lr']:.2e}  {row['elapsed'] / 60:.1f} min")
+        dice = " ".join(f"{name}={v:.3f}" for name, v in {"fg": row.val_dice_fg, **row.val_dice}.items())
+        tqdm.write(f"epoch {row.epoch:>3}  loss {row.train_loss:.4f}  val Dice {dice}  "
+                   f"lr {row.lr:.2e}  {row.elapsed / 60:.1f} min")
 
     try:
         yield Callbacks(on_step=on_step, on_epoch=on_epoch)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from medunet.io.atomic import TMP_PREFIX, atomic_write_text
+from medunet.training.state import LogRow
 
 RUN_FILES = ("best.pt", "last.pt", "config.json", "plan.json", "log.csv", "curves.png",
              "report.html", "metrics.json", "metrics.csv", "model_card.md")
@@ -59,14 +60,34 @@ def write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2))
 
 
-def write_log(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Rewrite ``log.csv`` atomically from all rows so far (every column any row has, in order;
-    rows of a run resumed from an older version may lack newer columns)."""
+def write_log(path: Path, rows: Sequence[LogRow]) -> None:
+    """Rewrite ``log.csv`` atomically from all rows so far: one line per epoch, the columns of
+    :meth:`LogRow.to_columns` (the union over the rows, in order)."""
     if not rows:
         return
+    columns = [row.to_columns() for row in rows]
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)), restval="",
+    w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for c in columns for k in c)), restval="",
                        lineterminator="\n")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows(columns)
     atomic_write_text(path, buf.getvalue())
+
+
+def read_log(path: Path) -> list[LogRow]:
+    """The rows of a run's ``log.csv``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        A row lacks a required column (see :meth:`LogRow.from_columns`).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no training log; is this a run folder written by medunet train?")
+    with path.open(newline="") as fh:
+        try:
+            return [LogRow.from_columns(cols) for cols in csv.DictReader(fh)]
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc

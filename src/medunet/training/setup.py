@@ -18,6 +18,8 @@ from medunet.checkpoint import load_checkpoint, save_checkpoint
 from medunet.config import Config
 from medunet.data.cases import Case
 from medunet.data.check import DatasetSummary, check_dataset
+from medunet.data.fingerprint import fingerprint_cases
+from medunet.data.labels import LabelSet, resolve_labels
 from medunet.data.loader import (
     LoadedCase,
     PatchSampler,
@@ -32,7 +34,7 @@ from medunet.device import resolve_device, training_memory
 from medunet.models import UNet
 from medunet.plan import Plan, make_plan
 from medunet.training.run_dir import check_run_dir, prepare_run_dir, write_json
-from medunet.training.state import TrainState
+from medunet.training.state import LogRow, TrainState
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +48,18 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
-def _checkpoint_payload(cfg: Config, plan: Plan, summary_labels: dict[str, str], binary_255: bool,
-                        model: torch.nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator,
-                        state: TrainState) -> dict[str, Any]:
+def _checkpoint_payload(run: Run) -> dict[str, Any]:
+    """Weights, optimiser, sampler RNG, config, plan, labels, state and log, as plain data."""
     return {
-        "model": model.state_dict(),
-        "optimizer": opt.state_dict(),
-        "generator": gen.get_state(),
-        "config": cfg.to_dict(),
-        "plan": plan.to_dict(),
-        "labels": summary_labels,
-        "binary_255": binary_255,
-        "state": {k: v for k, v in state.__dict__.items() if k != "rows"},
-        "log": state.rows,
+        "model": run.model.state_dict(),
+        "optimizer": run.opt.state_dict(),
+        "generator": run.gen.get_state(),
+        "config": run.cfg.to_dict(),
+        "plan": run.plan.to_dict(),
+        "labels": run.labels,
+        "binary_255": run.binary_255,
+        "state": run.state.to_dict(),
+        "log": [row.to_columns() for row in run.state.rows],  # plain data: weights_only loads it
     }
 
 @dataclass
@@ -83,23 +84,29 @@ class Run:
 
     @property
     def names(self) -> list[str]:
+        """Class names, background first."""
         return list(self.labels.values())
 
+    @property
+    def total_steps(self) -> int:
+        """Steps of the whole run (the learning-rate schedule's length)."""
+        return self.iters * self.cfg.train.epochs
+
     def save(self, name: str) -> None:
-        save_checkpoint(_checkpoint_payload(self.cfg, self.plan, self.labels, self.binary_255,
-                                            self.model, self.opt, self.gen, self.state),
-                        self.run_dir / name)
+        """Write the checkpoint ``run_dir/name`` (atomically, as plain data)."""
+        save_checkpoint(_checkpoint_payload(self), self.run_dir / name)
 
     def memory(self, stage: str) -> AbstractContextManager[None]:
+        """Turn running out of device memory in ``stage`` into advice (see :mod:`medunet.device`)."""
         return training_memory(self.device, self.plan.batch_size, self.plan.patch_size,
                                self.plan.network.divisor, stage)
 
-def _plan_run(cfg: Config, summary: DatasetSummary, raw_train: Sequence[RawCase],
+def _plan_run(cfg: Config, labels: LabelSet, raw_train: Sequence[RawCase],
               ckpt: dict[str, Any] | None, device: torch.device) -> Plan:
+    """The resumed run's plan, else one made from the training cases only (never val or test)."""
     if ckpt:
         return Plan.from_dict(ckpt["plan"])
-    plan = make_plan(summary, cfg, spacings=[r.spacing for r in raw_train],
-                     accelerated=device.type != "cpu")
+    plan = make_plan(fingerprint_cases(raw_train), labels, cfg, accelerated=device.type != "cpu")
     if plan.normalization == "ct":
         plan = replace(plan, intensity=ct_statistics([r.image for r in raw_train],
                                                      [r.mask for r in raw_train], cfg.train.seed))
@@ -110,7 +117,8 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, Datas
 
     Everything that can be checked is checked before the run folder is created or changed.
     """
-    summary = check_dataset(cfg.data.root, cfg.data.labels, cfg.data.label_names)
+    summary = check_dataset(cfg.data.root,
+                            resolve_labels(cfg.data.root, cfg.data.labels, cfg.data.label_names))
     if summary.labels is None:  # check_dataset raises first; this keeps the type checker honest
         raise ValueError(f"{cfg.data.root}: no label set")
     run_dir = Path(cfg.out)
@@ -120,7 +128,7 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, Datas
     device = resolve_device(cfg.train.device)
     train_cases, val_cases = split_cases(summary, cfg.data.val_fraction, cfg.train.seed)
     raw_train, raw_val = read_cases(train_cases), read_cases(val_cases)
-    plan = _plan_run(cfg, summary, raw_train, ckpt, device)
+    plan = _plan_run(cfg, summary.labels, raw_train, ckpt, device)
     prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
     write_json(run_dir / "config.json", cfg.to_dict())
     write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
@@ -141,7 +149,7 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, Datas
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         gen.set_state(ckpt["generator"])
-        state = TrainState(**ckpt["state"], rows=list(ckpt["log"]))
+        state = TrainState(**ckpt["state"], rows=[LogRow.from_columns(c) for c in ckpt["log"]])
         log.info("resuming from epoch %d, step %d", state.epoch, state.iteration)
     patches = to_slices(train_data, seed) if plan.slicewise else train_data
     sampler = PatchSampler(patches, plan.patch_size, plan.batch_size, cfg.train.foreground_fraction, gen)

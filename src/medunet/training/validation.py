@@ -37,11 +37,11 @@ def validate(model: torch.nn.Module, cases: Sequence[LoadedCase], plan: Plan,
 
 def val_row(ev: Evaluation) -> dict[str, float]:
     """The validation columns of ``log.csv``; ``val_dice_fg`` (pooled) selects the best model."""
-    doc = ev.to_dict()
-    pooled = doc["pooled"]
-    present = doc["mean_case"].get("foreground_dice_present", {}).get("mean")
-    row = {"val_dice_fg": pooled["foreground_dice"],
+    doc = ev.document()
+    stat = doc.mean_case.foreground_dice_present if doc.mean_case is not None else None
+    present = stat.mean if stat is not None else None
+    row = {"val_dice_fg": doc.pooled.foreground_dice,
            "val_dice_fg_case_present": float("nan") if present is None else present}
-    for name, m in list(pooled["per_class"].items())[1:]:
-        row[f"val_dice_{name}"] = m["dice"]
+    for name, m in list(doc.pooled.per_class.items())[1:]:
+        row[f"val_dice_{name}"] = m.dice
     return row
