@@ -4,18 +4,24 @@ Generates ``--cases`` seeded 512x512 label masks (structured blobs plus noise) f
 K=4, and times, in one process:
 
 * ``medunet pooled``: one ``confusion_matrix`` per case, summed, then ``pixel_metrics``;
-* ``medunet full``: ``evaluate_arrays(..., distances=False).to_dict()`` (pooled + per-case +
-  mean-case pixel metrics: what scikit-learn's numbers correspond to);
-* ``medunet full + distances``: ``evaluate_arrays(...).to_dict()`` with its default boundary
-  distances (HD95, ASSD, NSD per case and class), which scikit-learn does not compute: timed
-  for information, no speed-up is claimed for it;
+* ``medunet full``: ``evaluate_arrays(..., distances=False, lesions=None,
+  bootstrap=None).to_dict()`` (pooled + per-case + mean-case pixel metrics: what
+  scikit-learn's numbers correspond to);
+* ``medunet full + distances``: ``evaluate_arrays(..., lesions=None, bootstrap=None).to_dict()``
+  with boundary distances (HD95, ASSD, NSD per case and class), which scikit-learn does not
+  compute: timed for information, no speed-up is claimed for it;
+* ``medunet everything``: ``evaluate_arrays(...).to_dict()`` with every default metric on:
+  distances, lesion-wise detection and bootstrap CIs (2000 resamples, BCa) of the headline
+  metrics. ``everything_vs_distances`` is its median time over that of ``full + distances``
+  (the budget: at most 2x);
 * ``scikit-learn``: ``confusion_matrix`` + ``accuracy_score`` +
   ``precision_recall_fscore_support(average=None, zero_division=0)`` on the concatenated,
   flattened pixels (the concatenation itself is prepared once and not timed).
 
-Each is repeated ``--repeats`` times; medians are reported. The results must be identical
-(confusion matrix, accuracy, per-class precision/recall/F1, compared with ``==``) or the
-script fails. Writes ``benchmarks/results/eval_speed.json`` and prints a markdown table.
+Each is repeated ``--repeats`` times, in rounds of all of them in turn; medians are reported.
+The results must be identical (confusion matrix, accuracy, per-class precision/recall/F1,
+compared with ``==``) or the script fails. Writes ``benchmarks/results/eval_speed.json`` and
+prints a markdown table.
 
 Usage::
 
@@ -66,13 +72,18 @@ def make_cases(n: int, size: int, k: int, seed: int) -> list[tuple[str, np.ndarr
     return cases
 
 
-def _time(fn: Callable[[], object], repeats: int) -> tuple[list[float], object]:
-    times, out = [], None
+def _time(fns: dict[str, Callable[[], object]], repeats: int
+          ) -> tuple[dict[str, list[float]], dict[str, object]]:
+    """Times of each function, ``repeats`` rounds of all of them in turn: load from other work
+    on the machine then weighs on every function alike, which keeps their ratios fair."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    outs: dict[str, object] = {}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return times, out
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            outs[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return times, outs
 
 
 def run_k(k: int, n: int, size: int, repeats: int, seed: int) -> dict[str, object]:
@@ -86,9 +97,13 @@ def run_k(k: int, n: int, size: int, repeats: int, seed: int) -> dict[str, objec
         return {"cm": cm, **pixel_metrics(cm)}
 
     def medunet_full() -> dict[str, object]:
-        return evaluate_arrays(cases, labels, distances=False).to_dict()
+        return evaluate_arrays(cases, labels, distances=False, lesions=None,
+                               bootstrap=None).to_dict()
 
     def medunet_distances() -> dict[str, object]:
+        return evaluate_arrays(cases, labels, lesions=None, bootstrap=None).to_dict()
+
+    def medunet_everything() -> dict[str, object]:
         return evaluate_arrays(cases, labels).to_dict()
 
     r = np.concatenate([c[1].ravel() for c in cases])
@@ -102,13 +117,17 @@ def run_k(k: int, n: int, size: int, repeats: int, seed: int) -> dict[str, objec
         )
         return {"cm": cm, "accuracy": acc, "precision": prec, "recall": rec, "f1": f1}
 
-    t_pooled, ours = _time(medunet_pooled, repeats)
-    t_full, doc = _time(medunet_full, repeats)
-    t_dist, doc_dist = _time(medunet_distances, repeats)
-    t_sk, theirs = _time(scikit_learn, repeats)
+    times, outs = _time({"medunet_pooled": medunet_pooled, "medunet_full": medunet_full,
+                         "medunet_full_distances": medunet_distances,
+                         "medunet_everything": medunet_everything, "sklearn": scikit_learn},
+                        repeats)
+    ours, doc, doc_dist = outs["medunet_pooled"], outs["medunet_full"], outs["medunet_full_distances"]
+    doc_all, theirs = outs["medunet_everything"], outs["sklearn"]
 
     assert isinstance(ours, dict) and isinstance(theirs, dict) and isinstance(doc, dict)
     assert isinstance(doc_dist, dict) and doc_dist["pooled"] == doc["pooled"]
+    assert isinstance(doc_all, dict) and doc_all["per_case"] == doc_dist["per_case"]
+    assert "lesions" in doc_all and "confidence_intervals" in doc_all
     assert np.array_equal(ours["cm"], theirs["cm"]), "confusion matrices differ"
     assert ours["accuracy"] == theirs["accuracy"], "accuracy differs"
     for key in ("precision", "recall", "f1"):
@@ -118,8 +137,6 @@ def run_k(k: int, n: int, size: int, repeats: int, seed: int) -> dict[str, objec
     for i, name in enumerate(labels.names):
         assert pooled["per_class"][name]["f1"] == theirs["f1"][i], f"full evaluation f1 differs ({name})"
 
-    times = {"medunet_pooled": t_pooled, "medunet_full": t_full,
-             "medunet_full_distances": t_dist, "sklearn": t_sk}
     med = {name: statistics.median(t) for name, t in times.items()}
     return {
         "k": k,
@@ -129,6 +146,7 @@ def run_k(k: int, n: int, size: int, repeats: int, seed: int) -> dict[str, objec
         "median_s": med,
         "speedup_pooled": med["sklearn"] / med["medunet_pooled"],
         "speedup_full": med["sklearn"] / med["medunet_full"],
+        "everything_vs_distances": med["medunet_everything"] / med["medunet_full_distances"],
         "identical": True,
     }
 
@@ -184,14 +202,15 @@ def main() -> None:
     print(f"{args.cases} masks of {args.size}x{args.size}, median of {args.repeats} runs, "
           f"{doc['machine']['cpu_count']} CPUs ({doc['machine']['cpu']})\n")
     print("| K | pixels | scikit-learn (s) | medunet pooled (s) | speed-up | medunet full (s) "
-          "| speed-up | full + distances (s) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| speed-up | full + distances (s) | everything (s) | everything / distances |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for res in results:
         m = res["median_s"]
         print(f"| {res['k']} | {res['pixels'] / 1e6:.1f} M | {m['sklearn']:.2f} | "
               f"{m['medunet_pooled']:.3f} | {res['speedup_pooled']:.0f}x | "
               f"{m['medunet_full']:.3f} | {res['speedup_full']:.0f}x | "
-              f"{m['medunet_full_distances']:.2f} |")
+              f"{m['medunet_full_distances']:.2f} | {m['medunet_everything']:.2f} | "
+              f"{res['everything_vs_distances']:.2f}x |")
     print(f"\nresults identical to scikit-learn: yes; wrote {args.out}")
 
 

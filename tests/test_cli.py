@@ -176,6 +176,101 @@ def test_evaluate_bad_labels_argument(tmp_path: Path) -> None:
     assert exc.value.code == 2
 
 
+def test_evaluate_lesions_intervals_and_the_headline(tmp_path: Path, write_png: Callable,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    pred, ref = _pred_ref(tmp_path, write_png)
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(pred), str(ref), "--out", str(out), "--bootstrap", "300",
+                 "--seed", "3", "--ci-method", "percentile", "--ci-level", "0.9",
+                 "--lesion-iou", "0.5", "--min-lesion-size", "2", "--nsd-tolerance", "2",
+                 "--hd-convention", "max_directed", "--nsd-surface", "surfel"]) == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    ci = doc["confidence_intervals"]["pooled.foreground_dice"]
+    assert (ci["method"], ci["level"], ci["n_resamples"], ci["seed"], ci["reliable"]) == (
+        "percentile", 0.9, 300, 3, False)
+    assert doc["lesions"]["settings"]["iou_threshold"] == 0.5
+    assert doc["lesions"]["settings"]["min_size"] == 2.0
+    assert doc["distance_conventions"] == {"hd95": "max_directed", "nsd_surface": "surfel",
+                                           "nsd_tolerance": 2.0}
+    assert (out / "lesions.csv").is_file()
+    lines = capsys.readouterr().out.splitlines()
+    # the headline: CIs beside both foreground Dice values, flagged (3 cases); one lesion line
+    (dice_line,) = [ln for ln in lines if ln.startswith("foreground Dice")]
+    mc = doc["confidence_intervals"]["mean_case.foreground_dice"]
+    mean_part, pooled_part = dice_line.split(", pooled ")
+    assert f"90% CI {mc['low']:.4f}–{mc['high']:.4f}, unreliable: only 3 cases" in mean_part
+    assert f"90% CI {ci['low']:.4f}–{ci['high']:.4f}, unreliable: only 3 cases" in pooled_part
+    pooled = doc["lesions"]["pooled"]["class_1"]
+    (lesion_line,) = [ln for ln in lines if ln.startswith("lesions:")]
+    assert f"TP {pooled['tp']} FP {pooled['fp']} FN {pooled['fn']}" in lesion_line
+    assert f"note: {doc['notes'][0]}" in lines
+
+
+def test_evaluate_without_lesions_or_bootstrap_and_by_group(tmp_path: Path, write_png: Callable) -> None:
+    pred, ref = _pred_ref(tmp_path, write_png)
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(pred), str(ref), "--out", str(out), "--no-lesions",
+                 "--bootstrap", "0"]) == 0
+    doc = json.loads((out / "metrics.json").read_text())
+    assert "lesions" not in doc and "confidence_intervals" not in doc
+    assert not (out / "lesions.csv").exists()
+    assert main(["evaluate", str(pred), str(ref), "--out", str(out), "--group-by", r"^c(\d)"]) == 0
+    ci = json.loads((out / "metrics.json").read_text())["confidence_intervals"]["pooled.f1"]
+    assert (ci["unit"], ci["n_units"]) == ("group", 3)
+
+
+def test_evaluate_passes_the_geometry_and_group_options(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import medunet.evaluation
+    from medunet.data.labels import LabelSet
+    from medunet.evaluation.arrays import evaluate_arrays
+
+    seen: dict[str, object] = {}
+
+    def fake(*args: object, **kwargs: object) -> object:
+        seen.update(kwargs)
+        return evaluate_arrays([], LabelSet.from_count(2))
+
+    monkeypatch.setattr(medunet.evaluation, "evaluate", fake)
+    assert main(["evaluate", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--resample-to-reference", "--group-by", "^(p)", "--no-lesions"]) == 0
+    assert (seen["geometry"], seen["group_by"], seen["lesions"]) == ("resample", "^(p)", None)
+    assert main(["evaluate", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "o")]) == 0
+    assert (seen["geometry"], seen["group_by"]) == ("check", None)
+
+
+@pytest.mark.parametrize("option", [["--ci-level", "1.5"], ["--bootstrap", "-1"],
+                                    ["--lesion-iou", "1.0"], ["--group-by", "("],
+                                    ["--nsd-tolerance", "-1"]])
+def test_evaluate_bad_metric_options_exit_2(tmp_path: Path, write_png: Callable, option: list[str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    pred, ref = _pred_ref(tmp_path, write_png)
+    assert main(["evaluate", str(pred), str(ref), "--out", str(tmp_path / "o"), *option]) == 2
+    assert len(_errors(capsys.readouterr().err)) == 1
+    assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_compare_command(tmp_path: Path, write_png: Callable, capsys: pytest.CaptureFixture[str]) -> None:
+    pred, ref = _pred_ref(tmp_path, write_png)
+    for i in range(3):  # a second method: the reference with one row cut off
+        mask = np.zeros((16, 20), np.uint8)
+        mask[3:11, 4:15] = 1
+        write_png(tmp_path / "other" / f"c{i}.png", mask)
+    out = tmp_path / "cmp"
+    assert main(["compare", str(pred), str(tmp_path / "other"), str(ref), "--out", str(out),
+                 "--names", "noisy,cut", "--metric", "dice.class_1", "--bootstrap", "300"]) == 0
+    doc = json.loads((out / "compare.json").read_text())
+    assert doc["metric"] == "dice.class_1" and list(doc["methods"]) == ["noisy", "cut"]
+    (pair,) = doc["comparisons"]
+    assert (pair["method_a"], pair["method_b"], pair["n_cases"]) == ("noisy", "cut", 3)
+    assert pair["mean_difference"]["n_resamples"] == 300
+    assert {p.name for p in out.iterdir()} == {"compare.json", "compare.csv", "report.html"}
+    assert "cut vs noisy" in capsys.readouterr().out
+    assert main(["compare", str(pred), str(ref), "--out", str(out)]) == 2  # one method only
+    assert main(["compare", str(pred), str(pred), str(ref), "--out", str(out),
+                 "--bootstrap", "0"]) == 2
+
+
 def test_python_dash_m_runs_the_cli(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
     root = make_dataset(tmp_path / "d", n=1)
     out = tmp_path / "summary.json"
@@ -250,6 +345,7 @@ def test_a_bug_is_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_every_command_dispatches_to_its_own_handler(monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
     argv = {"inspect": [str(tmp_path)], "evaluate": [str(tmp_path), "--out", str(tmp_path)],
+            "compare": [str(tmp_path)] * 3 + ["--out", str(tmp_path)],
             "train": [str(tmp_path), "--out", str(tmp_path)], "predict": [str(tmp_path)] * 2 + ["--out", "o"],
             "export": [str(tmp_path), "--out", "m.onnx"], "demo": []}
     assert set(argv) == set(COMMANDS)

@@ -17,6 +17,7 @@ from scipy.spatial.distance import cdist
 
 from medunet.data.labels import LabelSet
 from medunet.distances import (
+    DistanceSettings,
     DistanceStat,
     assd,
     boundary_mask,
@@ -268,7 +269,7 @@ def test_evaluate_arrays_adds_distances_and_keeps_the_rest() -> None:
     cases = _label_cases()
     labels = LabelSet((0, 1, 2), ("bg", "a", "b"))
     spacing = (3.0, 0.8, 0.8)
-    ev = evaluate_arrays(cases, labels, spacing=spacing, nsd_tolerance=2.0)
+    ev = evaluate_arrays(cases, labels, spacing=spacing, distance=DistanceSettings(tolerance_mm=2.0))
     doc = ev.to_dict()
     plain = evaluate_arrays(cases, labels, distances=False).to_dict()
     assert doc["pooled"] == plain["pooled"]
@@ -305,8 +306,8 @@ def test_evaluate_arrays_spacing_per_case_and_errors() -> None:
         evaluate_arrays(cases, labels, spacing={"c0": (1.0, 1.0, 1.0)})
     with pytest.raises(ValueError, match="case c0: spacing .* expected 3"):
         evaluate_arrays(cases, labels, spacing=(1.0, 1.0))
-    with pytest.raises(ValueError, match="nsd_tolerance"):
-        evaluate_arrays(cases, labels, nsd_tolerance=-0.5)
+    with pytest.raises(ValueError, match="nsd-tolerance"):
+        evaluate_arrays(cases, labels, distance=DistanceSettings(tolerance_mm=-0.5))
 
 
 def test_summarise_boundary_counts_undefined() -> None:
@@ -335,7 +336,7 @@ def test_evaluate_dirs_in_pixels_csv_json_and_report(tmp_path: Path, write_png: 
     write_png(tmp_path / "ref" / "b.png", ref)
     write_png(tmp_path / "pred" / "b.png", np.zeros_like(ref))
     ev = evaluate_dirs(tmp_path / "pred", tmp_path / "ref", labels=LabelSet((0, 1), ("bg", "lesion")),
-                       nsd_tolerance=1.5)
+                       distance=DistanceSettings(tolerance_mm=1.5))
     paths = write_evaluation(ev, tmp_path / "out")
     doc = json.loads(paths["json"].read_text())
     assert doc["distance_unit"] == "px" and doc["nsd_tolerance"] == 1.5

@@ -25,6 +25,11 @@ _EXPORTS = {
     "evaluate_dirs": "medunet.evaluation.files",
     "write_evaluation": "medunet.evaluation.writing",
     "evaluate": "medunet.evaluation",
+    "compare": "medunet.evaluation.compare_folders",
+    "Comparison": "medunet.evaluation.compare_result",
+    "BootstrapOptions": "medunet.evaluation.intervals",
+    "LesionSettings": "medunet.evaluation.lesions",
+    "DistanceSettings": "medunet.distances",
     "Predictor": "medunet.inference.predictor",
     "predict": "medunet.inference.predictor",
     "TrainResult": "medunet.training.state",
@@ -41,18 +46,23 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BootstrapOptions",
+    "Comparison",
     "Config",
     "DatasetError",
     "DatasetSummary",
+    "DistanceSettings",
     "Evaluation",
     "ImageMeta",
     "LabelSet",
+    "LesionSettings",
     "Plan",
     "Predictor",
     "TrainResult",
     "UNet",
     "UNetConfig",
     "check_dataset",
+    "compare",
     "evaluate",
     "evaluate_arrays",
     "evaluate_dirs",
@@ -85,10 +95,15 @@ if TYPE_CHECKING:  # the type checker sees the real names
     from medunet.config import Config
     from medunet.data.check import DatasetSummary, check_dataset, inspect_dataset
     from medunet.data.labels import LabelSet
+    from medunet.distances import DistanceSettings
     from medunet.errors import DatasetError
     from medunet.evaluation import evaluate
     from medunet.evaluation.arrays import Evaluation, evaluate_arrays
+    from medunet.evaluation.compare_folders import compare
+    from medunet.evaluation.compare_result import Comparison
     from medunet.evaluation.files import evaluate_dirs
+    from medunet.evaluation.intervals import BootstrapOptions
+    from medunet.evaluation.lesions import LesionSettings
     from medunet.evaluation.writing import write_evaluation
     from medunet.export import export_model
     from medunet.inference.predictor import Predictor, predict

@@ -13,18 +13,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from medunet.cli_evaluate import (
+    add_compare,
+    add_evaluate,
+    cmd_compare,
+    cmd_evaluate,
+    print_headline,
+)
+from medunet.cli_options import DEVICES, Handler, SubParsers, add_labels, add_snap, add_tta
 from medunet.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, USER_ERRORS, DatasetError, error_exit
 
 if TYPE_CHECKING:
     from medunet.config import Config
-    from medunet.evaluation.document import MetricsDocument
 
 log = logging.getLogger("medunet")
-
-DEVICES = ["auto", "cpu", "cuda", "mps"]
-
-Handler = Callable[[argparse.Namespace], int]
-SubParsers = argparse._SubParsersAction  # the object ``add_subparsers`` returns
 
 
 # Handlers import their stage inside the function (NumPy, image libraries, torch for train,
@@ -36,7 +38,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from medunet.data.check import inspect_dataset
     from medunet.data.labels import resolve_labels
 
-    summary = inspect_dataset(args.data, resolve_labels(args.data, args.labels, args.label_names))
+    summary = inspect_dataset(args.data, resolve_labels(args.data, args.labels, args.label_names),
+                              snap_masks=not args.no_snap_masks)
     print(summary.to_text())
     if args.json:
         Path(args.json).write_text(json.dumps(summary.to_dict(), indent=2))
@@ -44,20 +47,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for p in summary.problems:
             print(f"error: {p}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    return 0
-
-
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    # evaluation reads images (NumPy, SciPy; torch only to evaluate a run): imported on use
-    from medunet.data.labels import resolve_labels
-    from medunet.evaluation import evaluate
-
-    labels = resolve_labels(None, args.labels, args.label_names)
-    ev = evaluate(args.pred, args.ref, out=args.out, data=args.data, split=args.split,
-                  labels=labels, images=args.images, tta=args.tta, device=args.device,
-                  nsd_tolerance=args.nsd_tolerance)
-    _print_headline(ev.document())
-    print(f"report: {Path(args.out) / 'report.html'}")
     return 0
 
 
@@ -74,7 +63,8 @@ def _train_config(args: argparse.Namespace) -> Config:
     sets = [f"data.root={json.dumps(str(args.data))}", f"out={json.dumps(str(run))}"]
     flags = {"train.epochs": args.epochs, "train.time_budget": args.time_budget,
              "train.batch_size": args.batch_size, "train.lr": args.lr, "train.seed": args.seed,
-             "train.device": args.device, "data.labels": args.labels, "train.patience": args.patience}
+             "train.device": args.device, "data.labels": args.labels, "train.patience": args.patience,
+             "data.snap_masks": False if args.no_snap_masks else None}
     sets += [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     return cfg.override(sets + list(args.set or []))
 
@@ -100,15 +90,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from medunet.inference.predictor import predict
 
     written = predict(args.run, args.input, args.out, tta=args.tta, probabilities=args.probabilities,
-                      overlays=args.overlays, device=args.device)
-    print(f"wrote {len(written)} mask(s) to {args.out}")
+                      overlays=args.overlays, uncertainty=args.uncertainty, device=args.device,
+                      output_format=args.format)
+    extra = "" if args.format == "mask" else f" (and each as {args.format})"
+    print(f"wrote {len(written)} mask(s){extra} to {args.out}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from medunet.export import export_model
+    from medunet.export import export_bundle, export_onnx
 
-    res = export_model(args.run, args.out, format=args.format, checkpoint=args.checkpoint, opset=args.opset)
+    if args.format == "bundle":
+        bundle = export_bundle(args.run, args.out, checkpoint=args.checkpoint, onnx=args.with_onnx,
+                               opset=args.opset)
+        parity = ("" if bundle.onnx_max_abs_diff is None else
+                  f"; embedded ONNX parity max |logit difference| {bundle.onnx_max_abs_diff:.2e}")
+        print(f"wrote {bundle.model} ({len(bundle.entries)} entries){parity}")
+        return 0
+    res = export_onnx(args.run, args.out, checkpoint=args.checkpoint, opset=args.opset)
     print(f"wrote {res.model} and {res.sidecar.name} (opset {res.opset}); parity with PyTorch: "
           f"max |logit difference| {res.max_abs_diff:.2e}")
     return 0
@@ -120,71 +119,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     with progress_callbacks(enabled=not args.quiet) as callbacks:
         result = run_demo(args.out, time_budget=args.time_budget, callbacks=callbacks)
-    _print_headline(result.evaluation.document())
+    print_headline(result.evaluation.document())
     print(f"report: {result.report}")
     return 0
-
-
-def _print_headline(doc: MetricsDocument) -> None:
-    p = doc.pooled
-    mc = doc.mean_case.foreground_dice if doc.mean_case is not None else None
-    print(f"cases: {doc.num_cases}  pooled accuracy {p.accuracy:.4f} "
-          f"(background everywhere: {p.background_accuracy:.4f})  "
-          f"precision {p.precision:.4f}  recall {p.recall:.4f}  F1 {p.f1:.4f}")
-    if mc is not None and mc.mean is not None and mc.std is not None:
-        print(f"foreground Dice: mean over cases {mc.mean:.4f} ± {mc.std:.4f}, "
-              f"pooled {p.foreground_dice:.4f}")
-
-
-def _labels_arg(text: str) -> list[int]:
-    # medunet.data.labels pulls in the data readers: imported only when --labels is given
-    from medunet.data.labels import parse_label_list
-
-    try:
-        return parse_label_list(text)
-    except ValueError as exc:  # argparse names the option itself
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--labels: ")) from exc
-
-
-def _names_arg(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _add_labels(p: argparse.ArgumentParser, *, names: bool = True) -> None:
-    """``--labels`` (and ``--label-names``)."""
-    p.add_argument("--labels", type=_labels_arg, help="declared label values, e.g. 0,1,2")
-    if names:
-        p.add_argument("--label-names", type=_names_arg, help="comma-separated class names")
-
-
-def _add_tta(p: argparse.ArgumentParser, prefix: str = "") -> None:
-    """``--tta/--no-tta``, on by default."""
-    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
-                   help=f"{prefix}average over all flips of the image axes (default; --no-tta is 4x "
-                        "faster in 2D, 8x in 3D)")
 
 
 def _add_inspect(sub: SubParsers) -> None:
     p = sub.add_parser("inspect", help="summarise and validate a dataset folder")
     p.add_argument("data", type=Path, help="dataset folder")
-    _add_labels(p)
+    add_labels(p)
+    add_snap(p)
     p.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
-
-
-def _add_evaluate(sub: SubParsers) -> None:
-    p = sub.add_parser("evaluate", help="evaluate predicted masks against reference masks, "
-                                        "or a trained run on a dataset split")
-    p.add_argument("pred", type=Path, help="folder of predicted masks, or a run folder with --data")
-    p.add_argument("ref", type=Path, nargs="?", help="folder of reference masks")
-    p.add_argument("--out", type=Path, required=True, help="report folder")
-    p.add_argument("--data", type=Path, help="dataset to evaluate a run on (with a run folder)")
-    p.add_argument("--split", default="test", help="split of --data to evaluate (default: test)")
-    _add_labels(p)
-    p.add_argument("--images", type=Path, help="image folder for the overlay gallery")
-    _add_tta(p, prefix="with a run: ")
-    p.add_argument("--nsd-tolerance", type=float, default=1.0, metavar="MM",
-                   help="normalised surface Dice tolerance in mm (in pixels for 2D raster masks)")
-    p.add_argument("--device", default="auto", choices=DEVICES)
 
 
 def _add_train(sub: SubParsers) -> None:
@@ -200,7 +145,8 @@ def _add_train(sub: SubParsers) -> None:
     p.add_argument("--patience", type=int, metavar="N",
                    help="early stopping: stop after N validations without improvement (0: off)")
     p.add_argument("--device", choices=DEVICES)  # no default: the config's train.device decides
-    _add_labels(p, names=False)
+    add_labels(p, names=False)
+    add_snap(p)
     p.add_argument("--config", type=Path, help="JSON (or YAML) config file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field, e.g. --set model.base_width=32 (repeatable)")
@@ -210,23 +156,33 @@ def _add_train(sub: SubParsers) -> None:
 
 
 def _add_predict(sub: SubParsers) -> None:
-    p = sub.add_parser("predict", help="segment images with a trained run or an exported .onnx model")
-    p.add_argument("run", type=Path, help="run folder, a .pt checkpoint, or an exported .onnx model "
-                                          "(run with onnxruntime)")
+    p = sub.add_parser("predict", help="segment images with a trained run, a .medunet bundle or an "
+                                       "exported .onnx model")
+    p.add_argument("run", type=Path, help="run folder, a .pt checkpoint, a .medunet bundle, or an "
+                                          "exported .onnx model (run with onnxruntime)")
     p.add_argument("input", type=Path, help="an image file or a folder of images")
     p.add_argument("--out", type=Path, required=True, help="output folder for the masks")
-    _add_tta(p)
+    add_tta(p)
     p.add_argument("--probabilities", action="store_true", help="also write <stem>_probs.npz")
     p.add_argument("--overlays", action="store_true", help="also write <stem>_overlay.png")
+    p.add_argument("--uncertainty", action="store_true",
+                   help="also write <stem>_uncertainty.<ext> (entropy over the TTA flips, 0..1)")
+    p.add_argument("--format", default="mask", choices=["mask", "dicom-seg", "seg-nrrd"],
+                   help="also write each case as a DICOM Segmentation referencing its DICOM series "
+                        "(dicom-seg; pip install 'medunet[dicom]') or a 3D Slicer .seg.nrrd")
     p.add_argument("--device", default="auto", choices=DEVICES)
 
 
 def _add_export(sub: SubParsers) -> None:
-    p = sub.add_parser("export", help="export a run's model to ONNX (checked against PyTorch)")
+    p = sub.add_parser("export", help="export a run's model to ONNX or a one-file .medunet bundle "
+                                      "(checked against PyTorch)")
     p.add_argument("run", type=Path, help="run folder (or a .pt checkpoint)")
-    p.add_argument("--format", default="onnx", help="export format (only: onnx)")
-    p.add_argument("--out", type=Path, required=True, help="model file to write, e.g. model.onnx "
-                                                           "(the sidecar goes to model.onnx.json)")
+    p.add_argument("--format", default="onnx", choices=["onnx", "bundle"],
+                   help="onnx (+ model.onnx.json sidecar) or bundle (one .medunet archive that "
+                        "predict and evaluate take like a run folder)")
+    p.add_argument("--out", type=Path, required=True, help="file to write, e.g. model.onnx or "
+                                                           "model.medunet")
+    p.add_argument("--with-onnx", action="store_true", help="bundle: also embed the ONNX graph")
     p.add_argument("--checkpoint", default="best", choices=["best", "last"])
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
 
@@ -242,7 +198,8 @@ def _add_demo(sub: SubParsers) -> None:
 #: subcommand -> (parser function, handler), in the order ``medunet --help`` lists them
 COMMANDS: dict[str, tuple[Callable[[SubParsers], None], Handler]] = {
     "inspect": (_add_inspect, cmd_inspect),
-    "evaluate": (_add_evaluate, cmd_evaluate),
+    "evaluate": (add_evaluate, cmd_evaluate),
+    "compare": (add_compare, cmd_compare),
     "train": (_add_train, cmd_train),
     "predict": (_add_predict, cmd_predict),
     "export": (_add_export, cmd_export),

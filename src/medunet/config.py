@@ -42,6 +42,8 @@ class DataConfig:
         else per-image ``zscore``; see :mod:`medunet.data.normalize`.
     patch_size : list of int, optional
         Training patch ``(H, W)``; default: planned from the median image size.
+    snap_masks : bool
+        Snap lossy (JPEG) masks to their nearest label levels (``False``: refuse them).
     """
 
     root: str = ""
@@ -50,6 +52,7 @@ class DataConfig:
     val_fraction: float = 0.2
     normalization: Literal["auto", "zscore", "zscore_nonzero", "ct", "none"] = "auto"
     patch_size: list[int] | None = None
+    snap_masks: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:

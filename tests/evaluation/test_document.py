@@ -21,8 +21,9 @@ EMPTY = np.zeros((1, 4), np.int64)
 
 
 def _evaluation(distances: bool = True) -> Evaluation:
+    # lesions and intervals have their own hand-computed tests (test_intervals_doc.py)
     return evaluate_arrays([("a", REF_A, PRED_A), ("b", EMPTY, EMPTY.copy())],
-                           LabelSet.from_count(2), distances=distances)
+                           LabelSet.from_count(2), distances=distances, lesions=None, bootstrap=None)
 
 
 def _stat(mean: float, std: float, n: int, **extra: int) -> dict[str, float | int]:
@@ -71,6 +72,7 @@ EXPECTED = {
          "pred_pixels": {"background": 4, "class_1": 0}, "hd95": {"class_1": 0.0},
          "assd": {"class_1": 0.0}, "nsd": {"class_1": 1.0}},
     ],
+    "distance_conventions": {"hd95": "union", "nsd_surface": "voxel", "nsd_tolerance": 1.0},
 }
 
 
@@ -137,7 +139,7 @@ def test_write_evaluation_draws_the_gallery_with_the_given_loader(tmp_path: Path
     plain = write_evaluation(ev, tmp_path / "plain")["html"].read_text()
     shown = write_evaluation(ev, tmp_path / "gallery", loader=loader, gallery_size=1)["html"]
     assert calls == [0, 1]  # the worst case (a), then the best (b)
-    # confusion matrix, Dice and HD95 distributions; plus the gallery
-    assert plain.count("<img") == 3 and shown.read_text().count("<img") == 4
+    # confusion matrix, Dice and HD95 distributions; plus the gallery, one strip per case shown
+    assert plain.count("<img") == 3 and shown.read_text().count("<img") == 3 + len(calls)
     assert (tmp_path / "plain" / "metrics.json").read_bytes() == (
         tmp_path / "gallery" / "metrics.json").read_bytes()

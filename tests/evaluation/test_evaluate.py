@@ -14,6 +14,7 @@ from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from medunet.data import DatasetError
 from medunet.data.labels import LabelSet
+from medunet.evaluation import evaluate
 from medunet.evaluation.files import evaluate_dirs
 from medunet.evaluation.writing import write_evaluation
 from medunet.io import read_mask
@@ -150,7 +151,7 @@ def test_write_evaluation_files(tmp_path: Path, write_png: Callable) -> None:
     html = paths["html"].read_text()
     assert html.lstrip().lower().startswith("<!doctype html") and "</html>" in html
     assert sorted(p.name for p in (tmp_path / "out" / "eval").iterdir()) == [
-        "metrics.csv", "metrics.json", "report.html"]
+        "lesions.csv", "metrics.csv", "metrics.json", "report.html"]
 
 
 def test_write_evaluation_with_images(tmp_path: Path, make_dataset: Callable[..., Path]) -> None:
@@ -216,3 +217,32 @@ def test_acceptance_mni152_perturbed_equals_sklearn(shared_data: Path, tmp_path:
     for i, pc in enumerate(pooled["per_class"].values()):
         assert (pc["precision"], pc["recall"], pc["f1"], pc["support"]) == (
             prec[i], rec[i], f1[i], support[i])
+
+
+# --- geometry: resampled predictions become notes -----------------------------------------------
+
+
+def _volume(path: Path, arr: np.ndarray, spacing: tuple[float, float, float]) -> None:
+    import SimpleITK as sitk
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = sitk.GetImageFromArray(arr.astype(np.uint8))
+    img.SetSpacing(spacing)
+    sitk.WriteImage(img, str(path))
+
+
+def test_resampled_predictions_are_named_in_the_notes(tmp_path: Path) -> None:
+    ref = np.zeros((8, 8, 8), np.uint8)
+    ref[2:6, 2:6, 2:6] = 1
+    _volume(tmp_path / "ref" / "fine.nii.gz", ref, (1.0, 1.0, 1.0))
+    _volume(tmp_path / "pred" / "fine.nii.gz", ref, (1.0, 1.0, 1.0))
+    _volume(tmp_path / "ref" / "coarse.nii.gz", ref, (1.0, 1.0, 1.0))
+    # the same cube on a grid of 2 mm voxels: same world extent
+    _volume(tmp_path / "pred" / "coarse.nii.gz", ref[::2, ::2, ::2], (2.0, 2.0, 2.0))
+    with pytest.raises(DatasetError, match="--resample-to-reference"):
+        evaluate_dirs(tmp_path / "pred", tmp_path / "ref")
+    ev = evaluate(tmp_path / "pred", tmp_path / "ref", geometry="resample")
+    doc = ev.to_dict()
+    assert doc["notes"][0] == "case coarse: prediction resampled onto the reference grid (nearest)"
+    assert len(doc["notes"]) == 2 and doc["notes"][1].startswith("confidence intervals: only 2")
+    assert doc["lesions"]["pooled"]["class_1"]["volume_unit"] == "mm3"

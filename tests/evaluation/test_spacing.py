@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from medunet.distances import DistanceSettings
 from medunet.evaluation.files import evaluate_dirs
 
 SHAPE = (6, 5, 4)  # (Z, Y, X)
@@ -42,7 +43,7 @@ def test_distances_follow_the_array_axes_of_anisotropic_volumes(tmp_path: Path) 
     # every voxel of a plate is a boundary voxel, and its nearest boundary voxel of the other
     # plate is its neighbour along the shifted axis: every distance is that axis' voxel size
     pred_dir, ref_dir = _plates(tmp_path)
-    doc = evaluate_dirs(pred_dir, ref_dir, nsd_tolerance=1.0).document()
+    doc = evaluate_dirs(pred_dir, ref_dir, distance=DistanceSettings(tolerance_mm=1.0)).document()
     assert doc.distance_unit == "mm"
     rows = {row.case: row for row in doc.per_case}
     assert rows["x"].hd95 is not None and rows["z"].hd95 is not None

@@ -1,65 +1,25 @@
 """Predicted VALUES, not only shapes: padding, tiling, flips and normalisation checked exactly.
 
-The model is a 1x1 convolution with hand-set weights, so the exact probabilities of every
-pixel are known: ``softmax(W @ x + b)``. Any padding left in, a crop at the wrong offset, a flip
-not undone or a channel normalised with another channel's statistics moves them.
+The model is a 1x1 convolution with hand-set weights (``pointwise_kit``), so the exact
+probabilities of every pixel are known: ``softmax(W @ x + b)``. Any padding left in, a crop at
+the wrong offset, a flip not undone or a channel normalised with another channel's statistics
+moves them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pytest
 import torch
+from pointwise_kit import BIAS, WEIGHT
+from pointwise_kit import expected_probs as _expected
+from pointwise_kit import pointwise_predictor as _predictor
 
 from medunet.data.labels import LabelSet
 from medunet.data.normalize import normalize, normalize_tensor
 from medunet.inference.predictor import Predictor
 from medunet.models import UNetConfig
 from medunet.plan import Plan
-
-#: logits per class: 0, 1.5 x - 0.5, 0.25 - x (three classes, one input channel)
-WEIGHT = np.array([[0.0], [1.5], [-1.0]])
-BIAS = np.array([0.0, -0.5, 0.25])
-
-
-class PointwiseLogits(torch.nn.Module):
-    """``logits = W @ x + b`` at every pixel; records the shape of every input it is given."""
-
-    def __init__(self, weight: np.ndarray, bias: np.ndarray, spatial_dims: int) -> None:
-        super().__init__()
-        k, c = weight.shape
-        conv = (torch.nn.Conv2d if spatial_dims == 2 else torch.nn.Conv3d)(c, k, 1)
-        with torch.no_grad():
-            conv.weight.copy_(torch.tensor(weight).reshape(k, c, *(1,) * spatial_dims))
-            conv.bias.copy_(torch.tensor(bias))
-        self.conv = conv
-        self.seen: list[tuple[int, ...]] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.seen.append(tuple(x.shape))
-        return self.conv(x)
-
-
-def _expected(image: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """``softmax(W @ x + b)`` over classes, in float64: the exact answer for ``(C, *S)``."""
-    logits = np.einsum("kc,c...->k...", weight, image.astype(np.float64))
-    logits += bias.reshape((-1,) + (1,) * (image.ndim - 1))
-    e = np.exp(logits - logits.max(axis=0))
-    return e / e.sum(axis=0)
-
-
-def _predictor(weight: np.ndarray, bias: np.ndarray, *, net_dims: int, data_dims: int,
-               patch: Sequence[int], depth: int, normalization: str = "none",
-               intensity: dict[str, list[float]] | None = None) -> tuple[Predictor, PointwiseLogits]:
-    k, c = weight.shape
-    model = PointwiseLogits(weight, bias, net_dims)
-    network = UNetConfig(spatial_dims=net_dims, in_channels=c, num_classes=k, depth=depth)
-    plan = Plan(patch_size=tuple(patch), network=network, normalization=normalization,
-                median_shape=tuple(patch), data_dims=data_dims, intensity=intensity or {})
-    return Predictor(model, plan, LabelSet.from_count(k), torch.device("cpu")), model
-
 
 # (image shape (*S), network dims, patch, depth, path the image takes, padded shape or tile)
 CASES = {

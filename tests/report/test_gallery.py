@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from medunet.report.gallery import pick_gallery, volume_views
+from medunet.report.gallery import pick_gallery, take, view_planes
 
 
-def test_volume_views_pass_through_the_structure() -> None:
+def test_volume_planes_pass_through_the_structure() -> None:
     ref = np.zeros((10, 12, 14), np.int64)
     ref[6:9, 2:5, 9:12] = 1
     image = np.random.default_rng(0).random((2, 10, 12, 14)).astype(np.float32)
-    items = volume_views("v", image, ref, ref.copy(), 1.0)
-    assert [it.ref.shape for it in items] == [(12, 14), (10, 14), (10, 12)]
-    assert [it.image.shape for it in items] == [(2, 12, 14), (2, 10, 14), (2, 10, 12)]
-    assert all(it.ref.sum() > 0 for it in items)
-    assert "axial 7" in items[0].case_id
+    planes = view_planes(ref, ref.copy())
+    refs = [take(ref, axis, index) for _, axis, index in planes]
+    images = [take(image, axis, index, channels=True) for _, axis, index in planes]
+    assert [r.shape for r in refs] == [(12, 14), (10, 14), (10, 12)]
+    assert [im.shape for im in images] == [(2, 12, 14), (2, 10, 14), (2, 10, 12)]
+    assert all(r.sum() > 0 for r in refs)
+    assert planes[0] == ("axial", 0, 7)
 
 
 def test_pick_gallery_orders_worst_then_best() -> None:

@@ -11,12 +11,12 @@ import pytest
 from PIL import Image
 
 from medunet.evaluation.document import MetricsDocument
-from medunet.report import GalleryItem, write_report
+from medunet.report import GalleryItem, ReportExtras, write_report
 from medunet.report.figures import curves_figure
 from medunet.training.state import LogRow
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-DATA_URI = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+DATA_URI = re.compile(r'<img[^>]* src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 MetricsFactory = Callable[..., MetricsDocument]
 
 
@@ -35,21 +35,27 @@ def test_report_is_self_contained(
         metrics,
         tmp_path / "sub" / "report.html",
         gallery=gallery,
-        extra_figures={"Training curves": curves_figure(rows)},
+        extras=ReportExtras(figures={"Training curves": curves_figure(rows)}),
     )
     assert out == tmp_path / "sub" / "report.html"
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temp file left
     text = out.read_text(encoding="utf-8")
-    # confusion matrix, Dice distribution, gallery, one extra figure
-    assert text.count("<img") == 4
+    # confusion matrix, Dice distribution, one panel strip per gallery case, one extra figure
+    assert text.count("<img") == 2 + len(gallery) + 1
     pngs = _pngs(text)
-    assert len(pngs) == 4
+    assert len(pngs) == 2 + len(gallery) + 1
     for png in pngs:
         assert png.startswith(PNG_SIGNATURE)
         with Image.open(io.BytesIO(png)) as im:
             im.verify()
     assert "http://" not in text and "https://" not in text
-    assert "<script" not in text
+    # nothing is loaded from elsewhere: no src/href but data URIs and in-page anchors, no CSS
+    # url() or @import, one inline script, and a policy that makes the browser refuse the rest
+    assert set(re.findall(r'\bsrc="([a-z]+:)', text)) == {"data:"}
+    assert all(h.startswith("#") for h in re.findall(r'\bhref="([^"]*)"', text))
+    assert "url(" not in text and "@import" not in text and "<link" not in text
+    assert re.findall(r"<script\b[^>]*>", text) == ["<script>"]
+    assert "default-src 'none'" in text
     assert "&lt;script&gt;x&lt;/script&gt;" in text
     assert "<title>medunet evaluation</title>" in text
 

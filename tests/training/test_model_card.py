@@ -89,7 +89,7 @@ def test_card_from_the_dataset_summary(card: tuple[Path, Path, str]) -> None:
     plan = Plan.from_dict(json.loads((run / "plan.json").read_text()))
     facts = data_facts(cfg, {"train": 4, "validation": 4}, [], check_dataset(data))
     text = render_model_card(run.name, cfg, plan, facts, [_row(1, 0.5, 3.0)],
-                             {}, stopped="time_budget", device=torch.device("cpu"), n_params=10,
+                             None, stopped="time_budget", device=torch.device("cpu"), n_params=10,
                              names=["background", "a", "b"])
     assert "pixel share (all splits)" in text and "Image sizes (all splits, with counts): 32x40 (12)" in text and "stopped: time budget spent" in text
     assert "| a | – | – ± – |" in text

@@ -177,7 +177,7 @@ def test_ct_volumes_train_slicewise_and_predict_with_geometry(tmp_path: Path) ->
     assert set(plan["intensity"]) == {"low", "high", "mean", "std"}
     assert load_checkpoint(summary.run_dir / "best.pt")["plan"]["intensity"] == plan["intensity"]
     pred = Predictor.from_run(summary.run_dir, device="cpu")
-    out = pred.predict_files([data / "test" / "images" / "v0.nii.gz"], tmp_path / "pred")
+    out = [c.mask for c in pred.predict_files([data / "test" / "images" / "v0.nii.gz"], tmp_path / "pred")]
     ref = sitk.ReadImage(str(data / "test" / "images" / "v0.nii.gz"))
     got = sitk.ReadImage(str(out[0]))
     assert out[0].name == "v0.nii.gz"

@@ -3,6 +3,7 @@
 from medunet.data.cases import Case, DatasetError, Problem, discover_cases, list_images, pair_masks
 from medunet.data.check import DatasetSummary, check_dataset, inspect_dataset
 from medunet.data.labels import LabelSet, resolve_labels
+from medunet.data.layouts import detect_layout
 
 __all__ = [
     "Case",
@@ -10,6 +11,7 @@ __all__ = [
     "DatasetSummary",
     "LabelSet",
     "Problem",
+    "detect_layout",
     "discover_cases",
     "inspect_dataset",
     "list_images",

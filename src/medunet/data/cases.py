@@ -1,5 +1,7 @@
 """Find image/mask pairs on disk (by file stem) and report every layout problem at once.
 
+medunet's own layout is ``DATA/{train,val,test}/{images,masks}/`` or ``DATA/{images,masks}/``;
+nnU-Net v2 and Decathlon datasets are read as they are (:mod:`medunet.data.layouts`).
 Multi-channel cases follow nnU-Net's naming: ``images/<case>_0000.nii.gz``,
 ``images/<case>_0001.nii.gz``, ... with the mask ``masks/<case>.nii.gz``. A DICOM series is a
 case too: ``images/<case>/`` holding its slices, with the mask ``masks/<case>.nii.gz``.
@@ -10,14 +12,13 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
+from medunet.data.case import Case, read_case_image
 from medunet.data.channels import CHANNEL_STEM, group_channels
+from medunet.data.layouts import layout_cases
 from medunet.errors import DatasetError, Problem
-from medunet.io import ImageMeta, case_stem, is_supported, read_images
+from medunet.io import case_stem, is_supported
 from medunet.io.dicom import holds_dicom, is_dicom_file
 
 __all__ = ["CHANNEL_STEM", "MASK_SUFFIXES", "SPLITS", "Case", "DatasetError", "Problem", "discover_cases",
@@ -26,47 +27,6 @@ __all__ = ["CHANNEL_STEM", "MASK_SUFFIXES", "SPLITS", "Case", "DatasetError", "P
 SPLITS = ("train", "val", "test")
 #: mask names accepted besides the image's own stem
 MASK_SUFFIXES = ("", "_mask", "_seg")
-
-
-@dataclass(frozen=True)
-class Case:
-    """One image and its (optional) mask.
-
-    Parameters
-    ----------
-    case_id : str
-        The image's file stem; unique within a split.
-    image : Path
-    mask : Path or None
-        ``None`` for prediction-only inputs.
-    split : str
-        ``"train"``, ``"val"``, ``"test"`` or ``"all"`` (unsplit dataset).
-    channels : tuple of Path
-        Further channel files of a multi-channel case (``_0001``, ``_0002``, ...) in order;
-        ``image`` is then the ``_0000`` file. Empty for single-file cases.
-    """
-
-    case_id: str
-    image: Path
-    mask: Path | None
-    split: str
-    channels: tuple[Path, ...] = ()
-
-    @property
-    def image_files(self) -> tuple[Path, ...]:
-        """Every image file of the case in channel order."""
-        return (self.image, *self.channels)
-
-
-def read_case_image(case: Case) -> tuple[np.ndarray, ImageMeta]:
-    """Read every channel file of ``case`` as one ``(C, *S)`` float32 image.
-
-    Raises
-    ------
-    ValueError
-        A file is unreadable, or the channels differ in size or geometry.
-    """
-    return read_images(case.image_files)
 
 
 def _files(folder: Path, problems: list[Problem], series: bool = False) -> list[Path]:
@@ -198,11 +158,7 @@ def _check_channel_counts(out: dict[str, list[Case]], problems: list[Problem]) -
 
 
 def _layout(root: Path) -> list[tuple[str, Path]]:
-    """``(split, folder)`` pairs of a dataset root; ``DatasetError`` when it has no layout."""
-    if not root.exists():
-        raise DatasetError([Problem(root, "dataset folder does not exist; check the path")])
-    if not root.is_dir():
-        raise DatasetError([Problem(root, "is a file, expected a dataset folder with images/ and masks/")])
+    """``(split, folder)`` pairs of a medunet dataset root; ``DatasetError`` when it has no layout."""
     layout = [(s, root / s) for s in SPLITS if (root / s).is_dir()]
     if layout:
         return layout
@@ -211,7 +167,8 @@ def _layout(root: Path) -> list[tuple[str, Path]]:
     raise DatasetError([Problem(
         root,
         "no dataset layout found; expected train/ val/ test/ folders each with images/ and "
-        "masks/, or images/ and masks/ directly inside",
+        "masks/, images/ and masks/ directly inside, or an nnU-Net v2 / Decathlon dataset "
+        "(imagesTr/, labelsTr/ and dataset.json)",
     )])
 
 
@@ -228,11 +185,35 @@ def _split_folders(split: str, folder: Path, problems: list[Problem]) -> tuple[P
     return None if missing or locked else (img_dir, mask_dir)
 
 
+def _medunet_cases(root: Path, problems: list[Problem]) -> dict[str, list[Case]]:
+    """The cases of medunet's own layout, per split."""
+    out: dict[str, list[Case]] = {}
+    for split, folder in _layout(root):
+        folders = _split_folders(split, folder, problems)
+        if folders is None:
+            continue
+        cases = pair_masks(*folders, split, problems)
+        if not cases:
+            problems.append(Problem(folders[0], f"split {split!r} has no image/mask pairs"))
+        out[split] = sorted(cases, key=lambda c: c.case_id)
+    return out
+
+
+def _check_root(root: Path) -> None:
+    if not root.exists():
+        raise DatasetError([Problem(root, "dataset folder does not exist; check the path")])
+    if not root.is_dir():
+        raise DatasetError([Problem(root, "is a file, expected a dataset folder with images/ and masks/")])
+
+
 def discover_cases(root: str | os.PathLike[str]) -> tuple[dict[str, list[Case]], list[Problem]]:
     """Find the cases of a dataset folder.
 
-    Accepted layouts: ``DATA/{train,val,test}/{images,masks}/`` (any subset of splits) or
-    ``DATA/{images,masks}/`` (one unsplit pool, split ``"all"``).
+    Accepted layouts: ``DATA/{train,val,test}/{images,masks}/`` (any subset of splits),
+    ``DATA/{images,masks}/`` (one unsplit pool, split ``"all"``), an nnU-Net v2 raw dataset
+    (``imagesTr/``, ``labelsTr/``, optional ``imagesTs/`` + ``labelsTs/`` as ``"test"`` and
+    ``splits_final.json`` whose fold 0 gives ``"val"``) and a Decathlon dataset (its
+    ``dataset.json`` listing); see :mod:`medunet.data.layouts`.
 
     Returns
     -------
@@ -244,18 +225,14 @@ def discover_cases(root: str | os.PathLike[str]) -> tuple[dict[str, list[Case]],
     Raises
     ------
     DatasetError
-        The root does not exist, is a file, or has neither layout.
+        The root does not exist, is a file, or has no layout (or an unreadable ``dataset.json``
+        beside ``imagesTr/``).
     """
+    root = Path(root)
+    _check_root(root)
     problems: list[Problem] = []
-    out: dict[str, list[Case]] = {}
-    for split, folder in _layout(Path(root)):
-        folders = _split_folders(split, folder, problems)
-        if folders is None:
-            continue
-        cases = pair_masks(*folders, split, problems)
-        if not cases:
-            problems.append(Problem(folders[0], f"split {split!r} has no image/mask pairs"))
-        out[split] = sorted(cases, key=lambda c: c.case_id)
+    _, found = layout_cases(root, problems)
+    out = found if found is not None else _medunet_cases(root, problems)
     _check_channel_counts(out, problems)
     return out, problems
 

@@ -4,128 +4,25 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from medunet.data.cases import Case, discover_cases, read_case_image
 from medunet.data.labels import MAX_CLASSES, LabelSet, resolve_labels
+from medunet.data.layouts import detect_layout
+from medunet.data.summary import DatasetSummary
 from medunet.errors import DatasetError, Problem
 from medunet.io import ImageMeta, geometry_difference, read_mask
 from medunet.io.meta import array_spacing
+from medunet.io.snap import describe_snapped, is_lossy
+
+__all__ = ["MIN_SIDE", "DatasetSummary", "check_dataset", "inspect_dataset", "problem_from_error"]
 
 log = logging.getLogger(__name__)
 
 MIN_SIDE = 8
-
-
-@dataclass
-class DatasetSummary:
-    """What ``medunet inspect`` reports; also the trainer's view of the data.
-
-    Attributes
-    ----------
-    root : Path
-    cases : dict of str to list of Case
-    labels : LabelSet or None
-        ``None`` only when problems prevented a label set from being found.
-    label_pixels : dict of int to int
-        Pixel count per mask value over all splits.
-    shapes, channels, dtypes : Counter
-        Distinct image shapes (array order: ``(H, W)`` or ``(Z, Y, X)``), channel counts and
-        stored dtypes with their counts.
-    spacings : Counter
-        Distinct voxel spacings in mm **per array axis**, i.e. in the order of ``shapes``
-        (``(z, y, x)`` for volumes: the reverse of ``ImageMeta.spacing``), rounded to 1e-4.
-    intensity_min, intensity_max : float
-    zero_fractions : list of float
-        Per image, the share of pixels that are zero in every channel.
-    binary_255 : int
-        Number of masks stored as 0/255 (mapped to 0/1).
-    with_foreground : dict of str to int
-        Per split, cases whose mask has a non-zero pixel.
-    problems : list of Problem
-    """
-
-    root: Path
-    cases: dict[str, list[Case]]
-    labels: LabelSet | None
-    label_pixels: dict[int, int] = field(default_factory=dict)
-    shapes: Counter[tuple[int, ...]] = field(default_factory=Counter)
-    channels: Counter[int] = field(default_factory=Counter)
-    spacings: Counter[tuple[float, ...]] = field(default_factory=Counter)
-    dtypes: Counter[str] = field(default_factory=Counter)
-    intensity_min: float = float("inf")
-    intensity_max: float = float("-inf")
-    zero_fractions: list[float] = field(default_factory=list)
-    binary_255: int = 0
-    with_foreground: dict[str, int] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def zero_fraction(self) -> float:
-        """Median share of all-zero pixels per image (0 when no image was read)."""
-        return float(np.median(self.zero_fractions)) if self.zero_fractions else 0.0
-
-    @property
-    def num_channels(self) -> int:
-        """The (single) channel count of the images."""
-        return self.channels.most_common(1)[0][0] if self.channels else 1
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        total = sum(self.label_pixels.values()) or 1
-        return {
-            "root": str(self.root),
-            "splits": {
-                s: {"cases": len(c), "with_foreground": self.with_foreground.get(s, 0)}
-                for s, c in self.cases.items()
-            },
-            "shapes": {"x".join(map(str, k)): v for k, v in sorted(self.shapes.items())},
-            "channels": {str(k): v for k, v in sorted(self.channels.items())},
-            "spacings": {"x".join(f"{s:g}" for s in k): v for k, v in sorted(self.spacings.items())},
-            "dtypes": dict(sorted(self.dtypes.items())),
-            "intensity_range": [self.intensity_min, self.intensity_max] if self.shapes else None,
-            "zero_background_fraction": self.zero_fraction,
-            "labels": self.labels.to_dict() if self.labels else None,
-            "labels_declared": bool(self.labels and self.labels.declared),
-            "label_pixels": {str(k): v for k, v in sorted(self.label_pixels.items())},
-            "label_fraction": {str(k): v / total for k, v in sorted(self.label_pixels.items())},
-            "masks_stored_as_0_255": self.binary_255,
-            "problems": [str(p) for p in self.problems],
-        }
-
-    def to_text(self) -> str:
-        """Human-readable multi-line summary."""
-        d = self.to_dict()
-        lines = [f"dataset: {self.root}"]
-        for s, info in d["splits"].items():  # type: ignore[attr-defined]
-            lines.append(f"  {s:<5} {info['cases']:>5} cases, {info['with_foreground']} with foreground")
-        lines.append("  sizes: " + ", ".join(f"{k} ({v})" for k, v in d["shapes"].items()))  # type: ignore[attr-defined]
-        lines.append("  spacing (mm, per size axis): "
-                     + ", ".join(f"{k} ({v})" for k, v in d["spacings"].items()))  # type: ignore[attr-defined]
-        lines.append("  channels: " + ", ".join(f"{k} ({v})" for k, v in d["channels"].items()))  # type: ignore[attr-defined]
-        if self.shapes:
-            lines.append(f"  intensity range: {self.intensity_min:g} .. {self.intensity_max:g} "
-                         f"({', '.join(sorted(self.dtypes))}); median image "
-                         f"{100 * self.zero_fraction:.0f} % zero pixels")
-        if self.labels:
-            kind = "declared" if self.labels.declared else "discovered"
-            lines.append(f"  labels ({kind}):")
-            width = max(len(n) for n in self.labels.names)
-            unit = "vox" if any(len(k) == 3 for k in self.shapes) else "px"
-            total = sum(self.label_pixels.values()) or 1
-            for v, name in zip(self.labels.values, self.labels.names, strict=True):
-                n = self.label_pixels.get(v, 0)
-                lines.append(f"    {v:>3} {name:<{width}} {n:>12} {unit}  {100 * n / total:6.2f} %")
-        if self.binary_255:
-            lines.append(f"  {self.binary_255} masks stored as 0/255 were read as 0/1")
-        lines.append(f"  problems: {len(self.problems)}")
-        lines.extend(f"    {p}" for p in self.problems)
-        return "\n".join(lines)
 
 
 def _rounded_spacing(meta: ImageMeta) -> tuple[float, ...]:
@@ -133,7 +30,7 @@ def _rounded_spacing(meta: ImageMeta) -> tuple[float, ...]:
     return tuple(round(v, 4) for v in array_spacing(meta))
 
 
-def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> None:
+def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None, snap_masks: bool) -> None:
     img: np.ndarray | None = None
     try:
         img, imeta = read_case_image(case)
@@ -142,8 +39,10 @@ def _check_case(case: Case, s: DatasetSummary, declared: LabelSet | None) -> Non
     mask = None
     if case.mask is not None:
         try:
-            mask, mmeta = read_mask(case.mask)
+            mask, mmeta = read_mask(case.mask, snap_masks=snap_masks)
             s.binary_255 += int(mmeta.binary_255)
+            if mmeta.snapped_pixels:
+                s.snapped[case.mask] = mmeta.snapped_pixels
         except (OSError, ValueError) as exc:
             s.problems.append(problem_from_error(exc, [case.mask]))
     if img is not None:
@@ -178,8 +77,7 @@ def _check_mask(case: Case, mask_path: Path, mask: np.ndarray, img: np.ndarray |
     counts = np.bincount(mask.ravel())
     values = np.flatnonzero(counts)
     if values.size and values[-1] >= MAX_CLASSES:
-        s.problems.append(Problem(mask_path, f"mask holds {values.size} distinct values up to "
-                                             f"{values[-1]}; at most {MAX_CLASSES} classes are supported"))
+        s.problems.append(Problem(mask_path, _too_many_values(mask_path, values)))
         return
     if declared is not None:
         bad = [int(v) for v in values if v not in declared.values]
@@ -190,6 +88,22 @@ def _check_mask(case: Case, mask_path: Path, mask: np.ndarray, img: np.ndarray |
         s.label_pixels[int(v)] = s.label_pixels.get(int(v), 0) + int(counts[v])
     if values.size and values[-1] > 0:
         s.with_foreground[case.split] = s.with_foreground.get(case.split, 0) + 1
+
+
+def _too_many_values(mask_path: Path, values: np.ndarray) -> str:
+    """Why a mask's values cannot be labels, and the fix."""
+    shown = ", ".join(map(str, values[:4])) + (f", ..., {values[-1]}" if values.size > 4 else "")
+    if values.size > MAX_CLASSES:
+        what = (f"mask holds {values.size} distinct values up to {values[-1]}; at most {MAX_CLASSES} "
+                "classes are supported")
+    else:
+        what = (f"mask value {values[-1]} is too high for a label: labels are 0..{MAX_CLASSES - 1} "
+                f"(found {values.size} distinct values: {shown})")
+    if is_lossy(mask_path):
+        return f"{what}; its values are too smeared to snap to a few levels: save the masks as PNG"
+    return (f"{what}; values in between levels come from resizing a mask with interpolation or "
+            "saving it lossily: resize masks with nearest-neighbour and save them as PNG, labels "
+            "0..K-1 (binary masks as 0/1 or 0/255)")
 
 
 def _hw(shape: Sequence[int]) -> str:
@@ -223,18 +137,24 @@ def _discovered_labels(s: DatasetSummary) -> None:
                                           "declare them with --labels or dataset.json, or remap"))
 
 
-def inspect_dataset(root: str | os.PathLike[str], labels: LabelSet | None = None) -> DatasetSummary:
+def inspect_dataset(root: str | os.PathLike[str], labels: LabelSet | None = None, *,
+                    snap_masks: bool = True) -> DatasetSummary:
     """Read every file of a dataset once and report what is there and what is wrong.
 
     Parameters
     ----------
     root : path-like
-        Dataset folder (see :func:`medunet.data.discover_cases` for layouts).
+        Dataset folder in any layout :func:`medunet.data.discover_cases` reads (medunet's,
+        nnU-Net v2's, the Decathlon's).
     labels : LabelSet, optional
         The declared labels: a mask value outside them is a problem of that mask. Default:
         ``root/dataset.json``'s, else the values found in the masks (which must be 0..K-1).
         Build one from user input with :meth:`LabelSet.from_values` or
         :func:`medunet.data.labels.resolve_labels`.
+    snap_masks : bool
+        Snap the smeared values of lossy (JPEG) masks to their nearest level (the default;
+        ``summary.snapped`` lists the files and one warning counts the pixels changed), or
+        refuse those masks as problems (``False``, the CLI's ``--no-snap-masks``).
 
     Returns
     -------
@@ -248,7 +168,8 @@ def inspect_dataset(root: str | os.PathLike[str], labels: LabelSet | None = None
     TypeError
         ``labels`` is not a :class:`LabelSet` (e.g. a plain list of values).
     ValueError
-        ``root/dataset.json`` cannot be read.
+        ``root/dataset.json`` cannot be read, or declares labels medunet does not support
+        (nnU-Net regions, an ``ignore`` label).
 
     Examples
     --------
@@ -262,10 +183,11 @@ def inspect_dataset(root: str | os.PathLike[str], labels: LabelSet | None = None
     root = Path(root)
     cases, problems = discover_cases(root)
     declared = labels if labels is not None else resolve_labels(root)
-    s = DatasetSummary(root=root, cases=cases, labels=declared, problems=problems)
+    s = DatasetSummary(root=root, cases=cases, labels=declared, problems=problems,
+                       layout=detect_layout(root)[0])
     for split_cases in cases.values():
         for case in split_cases:
-            _check_case(case, s, declared)
+            _check_case(case, s, declared, snap_masks)
     if len(s.channels) > 1:
         s.problems.append(Problem(root, "images have different channel counts "
                                         f"{dict(s.channels)}; convert them to one (all grey or all RGB)"))
@@ -273,12 +195,16 @@ def inspect_dataset(root: str | os.PathLike[str], labels: LabelSet | None = None
         _discovered_labels(s)
     if s.binary_255:
         log.info("%d masks stored as 0/255 were read as 0/1", s.binary_255)
+    if s.snapped:
+        log.warning("%s (save masks as PNG to keep their exact values, or refuse such masks with "
+                    "--no-snap-masks)", describe_snapped(s.snapped))
     return s
 
 
-def check_dataset(root: str | os.PathLike[str], labels: LabelSet | None = None) -> DatasetSummary:
+def check_dataset(root: str | os.PathLike[str], labels: LabelSet | None = None, *,
+                  snap_masks: bool = True) -> DatasetSummary:
     """Like :func:`inspect_dataset` but raise :class:`DatasetError` listing every problem."""
-    s = inspect_dataset(root, labels)
+    s = inspect_dataset(root, labels, snap_masks=snap_masks)
     if s.problems:
         raise DatasetError(s.problems)
     return s

@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 MAX_CLASSES = 255
 
@@ -97,29 +98,69 @@ def parse_label_list(text: str) -> list[int]:
     return vals
 
 
-def read_dataset_json(root: Path) -> dict[int, str] | None:
-    """The ``classes``/``labels`` map of ``root/dataset.json`` as {value: name}, if present."""
+def load_dataset_json(root: Path) -> dict[str, Any] | None:
+    """``root/dataset.json`` as a dict, or ``None`` when there is none.
+
+    Raises
+    ------
+    ValueError
+        The file is not valid JSON (the message names the file).
+    """
     f = root / "dataset.json"
     if not f.is_file():
         return None
     try:
-        data = json.loads(f.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{f}: not valid JSON ({exc})") from exc
-    mapping = data.get("classes", data.get("labels")) if isinstance(data, dict) else None
-    if mapping is None:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{f}: not valid JSON ({exc}); fix or remove the file") from exc
+    return data if isinstance(data, dict) else None
+
+
+def _label_value(f: Path, name: str, value: object) -> int:
+    """An nnU-Net ``labels`` value (``"tumour": 1``) as an int; region lists are refused."""
+    if isinstance(value, list | tuple):
+        if len(value) == 1:
+            value = value[0]
+        else:
+            raise ValueError(f"{f}: label {name!r} is a region ({list(value)}): region-based labels "
+                             "(nnU-Net's overlapping regions) are not supported yet; give every "
+                             "label one value, e.g. {\"background\": 0, \"tumour\": 1}")
+    if isinstance(value, bool) or not (isinstance(value, int) or str(value).isdigit()):
+        raise ValueError(f"{f}: cannot read class entry {name!r}: {value!r}")
+    return int(str(value))
+
+
+def read_dataset_json(root: Path) -> dict[int, str] | None:
+    """The ``classes``/``labels`` map of ``root/dataset.json`` as {value: name}, if present.
+
+    Both directions are read: medunet's and the Decathlon's ``{"0": "background"}`` and
+    nnU-Net v2's ``{"background": 0}``.
+
+    Raises
+    ------
+    ValueError
+        Invalid JSON, an unreadable entry, nnU-Net region labels (``"whole tumour": [1, 2, 3]``,
+        ``regions_class_order``) or an ``ignore`` label, which medunet does not support.
+    """
+    f = root / "dataset.json"
+    data = load_dataset_json(root)
+    mapping = data.get("classes", data.get("labels")) if data is not None else None
+    if data is None or mapping is None:
         return None
     if not isinstance(mapping, dict):
         raise ValueError(f"{f}: 'classes' must map label values to names, e.g. {{\"0\": \"background\"}}")
+    if "regions_class_order" in data:
+        raise ValueError(f"{f}: region-based labels (regions_class_order) are not supported yet; "
+                         "use a dataset.json whose labels map each class to one value")
     out: dict[int, str] = {}
     for k, v in mapping.items():
-        # accept {"0": "background"} and nnU-Net's {"background": 0}
         if str(k).lstrip("-").isdigit():
             out[int(k)] = str(v)
-        elif isinstance(v, int) or str(v).isdigit():
-            out[int(v)] = str(k)
         else:
-            raise ValueError(f"{f}: cannot read class entry {k!r}: {v!r}")
+            out[_label_value(f, str(k), v)] = str(k)
+    if "ignore" in out.values():
+        raise ValueError(f"{f}: the 'ignore' label (nnU-Net's unannotated pixels) is not supported; "
+                         "remove it from labels and mark those pixels as background, or crop them")
     return out
 
 

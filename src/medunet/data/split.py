@@ -16,12 +16,16 @@ def split_cases(summary: DatasetSummary, val_fraction: float, seed: int
                 ) -> tuple[list[Case], list[Case]]:
     """Training and validation cases: the ``val`` split, or a seeded share of ``train``/``all``.
 
+    The ``val`` split is a medunet dataset's ``val/`` folder, or fold 0 of an nnU-Net dataset's
+    ``splits_final.json``.
+
     A single training case (one volume, say) cannot be split: it is then also the validation
     case, which makes validation optimistic; a warning says so and ``plan.json`` records it.
     """
     pool = summary.cases.get("train") or summary.cases.get("all") or []
     if not pool:
-        raise ValueError(f"{summary.root}: no training cases (expected train/images and train/masks)")
+        raise ValueError(f"{summary.root}: no training cases (expected train/images and train/masks, "
+                         "images/ and masks/, or an nnU-Net/Decathlon imagesTr/ and labelsTr/)")
     if summary.cases.get("val"):
         return list(pool), list(summary.cases["val"])
     order = np.random.default_rng(seed).permutation(len(pool))

@@ -208,6 +208,16 @@ def _confusion_stack(matrices: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     return arr
 
 
+def _pooled_confusion(matrices: Sequence[np.ndarray] | np.ndarray,
+                      formula: Callable[[np.ndarray], np.ndarray],
+                      groups: Sequence[Hashable] | None, n_resamples: int, seed: int,
+                      method: Method, level: float) -> list[ConfidenceInterval]:
+    """Intervals of ``formula`` over resampled per-case confusion matrices: the argument
+    handling (matrices checked first, then the bootstrap options) of the pooled Dice CIs."""
+    arr = _confusion_stack(matrices)
+    return _pooled(arr, formula, groups, BootstrapOptions(n_resamples, seed, method, level))
+
+
 def bootstrap_pooled_dice(
     matrices: Sequence[np.ndarray] | np.ndarray,
     *,
@@ -236,9 +246,7 @@ def bootstrap_pooled_dice(
     """
     if np.shape(matrices) == (0,):
         return []
-    arr = _confusion_stack(matrices)
-    opts = BootstrapOptions(n_resamples, seed, method, level)
-    return _pooled(arr, _dice_per_class, groups, opts)
+    return _pooled_confusion(matrices, _dice_per_class, groups, n_resamples, seed, method, level)
 
 
 def bootstrap_pooled_foreground_dice(
@@ -254,6 +262,5 @@ def bootstrap_pooled_foreground_dice(
 
     Parameters and Returns as :func:`bootstrap_pooled_dice`, for the single statistic.
     """
-    arr = _confusion_stack(matrices)
-    opts = BootstrapOptions(n_resamples, seed, method, level)
-    return _pooled(arr, lambda m: _dice_per_class(m)[:, 1:].mean(axis=1), groups, opts)[0]
+    return _pooled_confusion(matrices, lambda m: _dice_per_class(m)[:, 1:].mean(axis=1), groups,
+                             n_resamples, seed, method, level)[0]

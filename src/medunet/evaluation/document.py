@@ -22,36 +22,18 @@ from medunet.distances import (
     summarise_boundary,
 )
 from medunet.evaluation.intervals import ConfidenceInterval
-from medunet.evaluation.lesions import LesionEvaluation
+from medunet.evaluation.lesion_doc import lesion_block
+from medunet.evaluation.lesions import LESION_POLICY, LesionEvaluation
+from medunet.evaluation.policy import DISTANCE_POLICY, POLICY, distance_policy
 from medunet.metrics import CaseSummary, case_metrics, pixel_metrics, pooled_counts, summarise_cases
 
-__all__ = ["CaseRow", "ClassMetrics", "DistanceUnit", "EmptyCounts", "MeanCase", "MetricsDocument",
-           "POLICY", "Pooled"]
+__all__ = ["DISTANCE_POLICY", "POLICY", "CaseRow", "ClassMetrics", "DistanceUnit", "EmptyCounts",
+           "MeanCase", "MetricsDocument", "Pooled"]
 
 #: ``"mm"`` (voxel spacing), ``"px"`` (2D rasters, no physical spacing) or ``"mixed"``
 DistanceUnit = Literal["mm", "px", "mixed"]
 #: how the pooled precision, recall and F1 average over classes
 HeadlineAverage = Literal["class 1", "macro"]
-
-POLICY = {
-    "empty_masks": "Per case and class, Dice and IoU are 1.0 when the class is absent from both "
-                   "the reference and the prediction, 0.0 when it is in only one of them.",
-    "present_only": "dice_present and foreground_dice_present average only over cases whose "
-                    "reference contains the class, so predicting nothing is never rewarded.",
-    "headline": "Pooled precision, recall and F1 are those of class 1 for binary tasks and "
-                "scikit-learn's macro average over all classes otherwise.",
-    "pooled_vs_mean": "Pooled metrics count every pixel of every case together (large structures "
-                      "dominate); mean_case averages per-case values (each case counts once).",
-}
-
-DISTANCE_POLICY = (
-    "Per case and foreground class, in distance_unit (mm from the reference's voxel spacing; px for "
-    "2D raster files): HD95 is the 95th percentile of the union of both directed boundary-to-"
-    "boundary distance sets, ASSD their mean, NSD the fraction of both boundaries within "
-    "nsd_tolerance. Both masks empty: HD95 = ASSD = 0 and NSD = 1; exactly one empty: HD95 = ASSD "
-    "= null (undefined; left out of the means and counted as 'undefined') and NSD = 0."
-)
-
 
 @dataclass(frozen=True)
 class CaseRow:
@@ -67,6 +49,8 @@ class CaseRow:
     hd95: Mapping[str, float | None] | None = None
     assd: Mapping[str, float | None] | None = None
     nsd: Mapping[str, float] | None = None
+    #: the case's uncertainty score (:mod:`medunet.inference.uncertainty`), when predicted with it
+    uncertainty: float | None = None
 
     @classmethod
     def from_counts(cls, case_id: str, cm: np.ndarray, names: Sequence[str],
@@ -98,6 +82,8 @@ class CaseRow:
                                   "pred_pixels": dict(self.pred_pixels)}
         if self.hd95 is not None and self.assd is not None and self.nsd is not None:
             out.update(hd95=dict(self.hd95), assd=dict(self.assd), nsd=dict(self.nsd))
+        if self.uncertainty is not None:
+            out["uncertainty"] = self.uncertainty
         return out
 
 
@@ -204,8 +190,9 @@ def _fields_of(summary: CaseSummary) -> dict[str, Any]:
 class MetricsDocument:
     """Everything an evaluation reports; ``to_dict()`` is ``metrics.json``.
 
-    ``mean_case`` is ``None`` without cases; ``distance_unit`` and ``nsd_tolerance`` are
-    ``None`` when boundary distances were not computed (rows then have no ``hd95``).
+    ``mean_case`` is ``None`` without cases; ``distance_unit``, ``nsd_tolerance`` and
+    ``distance_settings`` are ``None`` when boundary distances were not computed (rows then
+    have no ``hd95``).
     """
 
     labels: LabelSet
@@ -228,8 +215,12 @@ class MetricsDocument:
     @classmethod
     def build(cls, labels: LabelSet, case_ids: Sequence[str], matrices: Sequence[np.ndarray],
               distances: Sequence[Sequence[BoundaryMetrics]] | None = None, *,
-              distance_unit: DistanceUnit = "px", nsd_tolerance: float = 1.0) -> MetricsDocument:
-        """The document of an evaluation (what :meth:`Evaluation.document` returns).
+              distance_unit: DistanceUnit = "px",
+              distance_settings: DistanceSettings | None = None,
+              lesions: LesionEvaluation | None = None,
+              notes: Sequence[str] = ()) -> MetricsDocument:
+        """The document of an evaluation, without intervals (:meth:`Evaluation.document` adds
+        them).
 
         Parameters
         ----------
@@ -241,8 +232,11 @@ class MetricsDocument:
             Per case, the boundary metrics of each foreground class; ``None``: not computed
             (the document then has no distance entries).
         distance_unit : {"mm", "px", "mixed"}, optional
-        nsd_tolerance : float, optional
-            NSD tolerance in ``distance_unit``.
+        distance_settings : DistanceSettings, optional
+            The NSD tolerance (in ``distance_unit``) and conventions; default
+            ``DistanceSettings()``.
+        lesions : LesionEvaluation, optional
+        notes : sequence of str, optional
 
         Returns
         -------
@@ -259,17 +253,25 @@ class MetricsDocument:
                 summary["boundary"] = summarise_boundary(distances, names[1:])
                 summary["empty_cases"] = {n: EmptyCounts.count(rows, n) for n in names[1:]}
             mean_case = MeanCase(**summary)
-        if distances is None:
-            return cls(labels, POLICY, pooled, mean_case, rows)
-        return cls(labels, {**POLICY, "distances": DISTANCE_POLICY}, pooled, mean_case, rows,
-                   distance_unit, float(nsd_tolerance))
+        policy = dict(POLICY)
+        settings = None
+        if distances is not None:
+            settings = distance_settings or DistanceSettings()
+            policy["distances"] = distance_policy(settings)
+        if lesions is not None:
+            policy["lesions"] = LESION_POLICY
+        return cls(labels, policy, pooled, mean_case, rows,
+                   None if settings is None else distance_unit,
+                   None if settings is None else settings.tolerance_mm, settings, lesions,
+                   notes=tuple(notes))
 
     @property
     def num_cases(self) -> int:
         return len(self.per_case)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``metrics.json`` document (plain JSON data)."""
+        """The ``metrics.json`` document (plain JSON data); the blocks ``distance_conventions``,
+        ``lesions``, ``confidence_intervals`` and ``notes`` follow ``per_case`` when present."""
         doc: dict[str, Any] = {"labels": self.labels.to_dict(), "num_cases": self.num_cases,
                                "policy": dict(self.policy)}
         if self.distance_unit is not None:
@@ -277,4 +279,15 @@ class MetricsDocument:
         doc.update(pooled=self.pooled.to_dict(),
                    mean_case={} if self.mean_case is None else self.mean_case.to_dict(),
                    per_case=[row.to_dict() for row in self.per_case])
+        if self.distance_settings is not None:
+            d = self.distance_settings
+            doc["distance_conventions"] = {"hd95": d.hd_convention, "nsd_surface": d.nsd_surface,
+                                           "nsd_tolerance": d.tolerance_mm}
+        if self.lesions is not None:
+            doc["lesions"] = lesion_block(self.lesions, self.labels.names,
+                                          [r.case for r in self.per_case])
+        if self.intervals is not None:
+            doc["confidence_intervals"] = {k: ci.to_dict() for k, ci in self.intervals.items()}
+        if self.notes:
+            doc["notes"] = list(self.notes)
         return doc

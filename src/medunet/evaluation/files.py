@@ -21,15 +21,20 @@ import numpy as np
 from medunet.data.cases import DatasetError, Problem, _by_stem, _files
 from medunet.data.check import problem_from_error
 from medunet.data.labels import LabelSet, resolve_labels
+from medunet.distances import DistanceSettings
 from medunet.evaluation.arrays import CaseFiles, Evaluation, evaluate_arrays
+from medunet.evaluation.defaults import DEFAULT_BOOTSTRAP, DEFAULT_DISTANCE, DEFAULT_LESIONS
 from medunet.evaluation.document import DistanceUnit
 from medunet.evaluation.geometry import GeometryPolicy, describe_grid, resample_to_reference
-from medunet.io import ImageMeta, geometry_difference, is_supported, read_image, read_mask
+from medunet.evaluation.groups import GroupSpec, resolve_groups
+from medunet.evaluation.intervals import BootstrapOptions
+from medunet.evaluation.lesions import LesionSettings
+from medunet.io import ImageMeta, geometry_difference, is_supported, read_mask
 from medunet.io.meta import array_spacing
 from medunet.io.raster import RASTER_SUFFIXES
 
 if TYPE_CHECKING:
-    from medunet.report.gallery import Loader
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +92,10 @@ def _mask_files(folder: Path, problems: list[Problem]) -> list[Path]:
     side = [p for p in found if p.path.is_file() and not is_supported(p.path)]
     problems.extend(p for p in found if p not in side)
     if side:
-        log.info("%s: skipped %d file(s) that are not masks: %s", folder, len(side),
-                 ", ".join(p.path.name for p in side))
+        names = [p.path.name for p in side]
+        more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+        log.info("%s: skipped %d file(s) that are not masks: %s%s", folder, len(names),
+                 ", ".join(names[:5]), more)
     return files
 
 
@@ -178,13 +185,18 @@ def evaluate_dirs(
     *,
     labels: LabelSet | None = None,
     images_dir: str | os.PathLike[str] | None = None,
-    nsd_tolerance: float = 1.0,
+    distance: DistanceSettings = DEFAULT_DISTANCE,
+    distances: bool = True,
+    geometry: GeometryPolicy = "check",
+    lesions: LesionSettings | None = DEFAULT_LESIONS,
+    bootstrap: BootstrapOptions | None = DEFAULT_BOOTSTRAP,
+    group_by: GroupSpec | None = None,
 ) -> Evaluation:
     """Evaluate a folder of predicted masks against a folder of reference masks.
 
-    Boundary distances (HD95, ASSD, NSD) use each reference file's voxel spacing, in mm; 2D
-    raster files (PNG, TIFF, JPEG, BMP) have none, so their distances are in pixels
-    (``metrics.json["distance_unit"] == "px"``).
+    Boundary distances (HD95, ASSD, NSD) and lesion sizes use each reference file's voxel
+    spacing, in mm; 2D raster files (PNG, TIFF, JPEG, BMP) have none, so their distances are
+    in pixels (``metrics.json["distance_unit"] == "px"``) and lesion sizes in pixels.
 
     Parameters
     ----------
@@ -196,8 +208,17 @@ def evaluate_dirs(
         folders (``0..max``).
     images_dir : path-like, optional
         Images for the overlay gallery of the report.
-    nsd_tolerance : float, optional
-        Tolerance of the normalised surface Dice in mm (pixels for raster files).
+    distance, distances, lesions, bootstrap
+        As for :func:`~medunet.evaluation.arrays.evaluate_arrays`.
+    geometry : {"check", "resample"}, optional
+        A volume prediction on another grid than its reference is a problem (``"check"``), or
+        is resampled onto the reference grid, nearest neighbour (``"resample"``; each such case
+        gets a note in the document).
+    group_by : str, compiled regex or mapping of str to str, optional
+        Groups of cases (patients) the bootstrap resamples: a regex on the case ids (first
+        capturing group) or a ``{case id: group}`` mapping. Default: the ``"groups"`` entry of
+        the dataset's ``dataset.json`` when there is one (see :mod:`medunet.evaluation.groups`),
+        else cases.
 
     Returns
     -------
@@ -208,45 +229,66 @@ def evaluate_dirs(
     ------
     DatasetError
         Every unpaired, unreadable or mismatched file, one line each.
+    ValueError
+        A grouping that does not cover every case.
 
     Examples
     --------
     >>> ev = evaluate_dirs("preds/", "refs/", labels=LabelSet.from_values([0, 1], ["bg", "tumour"]))  # doctest: +SKIP
     """
     files = pair_predictions(Path(pred_dir), Path(ref_dir), Path(images_dir) if images_dir else None)
-    declared = labels or _dataset_labels(Path(ref_dir))
+    return evaluate_files(files, labels=labels or _dataset_labels(Path(ref_dir)),
+                          dataset_dir=ref_dir, distance=distance, distances=distances,
+                          geometry=geometry, lesions=lesions, bootstrap=bootstrap, group_by=group_by)
+
+
+def evaluate_files(
+    files: Sequence[CaseFiles],
+    *,
+    labels: LabelSet | None,
+    dataset_dir: str | os.PathLike[str],
+    distance: DistanceSettings = DEFAULT_DISTANCE,
+    distances: bool = True,
+    geometry: GeometryPolicy = "check",
+    lesions: LesionSettings | None = DEFAULT_LESIONS,
+    bootstrap: BootstrapOptions | None = DEFAULT_BOOTSTRAP,
+    group_by: GroupSpec | None = None,
+) -> Evaluation:
+    """Evaluate already paired files (see :func:`evaluate_dirs` for the parameters).
+
+    ``dataset_dir`` is where the ``dataset.json`` that may give groups is looked for (the
+    folder itself, its parent or grandparent); ``labels`` ``None`` discovers ``0..max``.
+    """
+    declared = labels
     problems: list[Problem] = []
     arrays: list[tuple[str, np.ndarray, np.ndarray]] = []
-    spacings: dict[str, tuple[float, ...]] = {}
+    # rasters have no physical spacing: None keeps distances in px and lesion sizes in pixels
+    spacings: dict[str, tuple[float, ...] | None] = {}
     units: set[str] = set()
+    notes: list[str] = []
     for f in files:
-        pair = _read_pair(f, declared, problems)
+        pair = _read_pair(f, declared, problems, geometry=geometry)
         if pair is None:
             continue
-        ref, pred, spacing, unit = pair
-        arrays.append((f.case_id, ref, pred))
-        spacings[f.case_id] = spacing
-        units.add(unit)
+        arrays.append((f.case_id, pair.ref, pair.pred))
+        spacings[f.case_id] = pair.spacing if pair.unit == "mm" else None
+        units.add(pair.unit)
+        if pair.resampled:
+            notes.append(f"case {f.case_id}: prediction resampled onto the reference grid "
+                         "(nearest)")
     if problems:
         raise DatasetError(problems)
     if declared is None:
         k = max(2, 1 + max(max(int(r.max()), int(p.max())) for _, r, p in arrays))
         declared = LabelSet.from_count(k, declared=False)
-    ev = evaluate_arrays(arrays, declared, spacing=spacings, nsd_tolerance=nsd_tolerance)
+    ids = [f.case_id for f in files]
+    groups = resolve_groups(ids, group_by, dataset_dir)
+    ev = evaluate_arrays(arrays, declared, spacing=spacings, distance=distance,
+                         distances=distances, lesions=lesions, bootstrap=bootstrap,
+                         groups=None if groups is None else dict(zip(ids, groups, strict=True)),
+                         notes=notes)
     distance_unit: DistanceUnit = "mm" if units == {"mm"} else "px" if units == {"px"} else "mixed"
     if distance_unit == "mixed":
         log.warning("references mix raster files (distances in px) and volumes (mm); "
                     "distance_unit is 'mixed'")
-    return replace(ev, files=files, distance_unit=distance_unit)
-
-
-def case_loader(files: Sequence[CaseFiles]) -> Loader:
-    """``i -> (image or None, reference, prediction)`` of case ``i``, read from its files (the
-    report's overlay gallery reads only the cases it shows)."""
-
-    def load(i: int) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        f = files[i]
-        image = read_image(f.image)[0] if f.image is not None else None
-        return image, read_mask(f.ref)[0], read_mask(f.pred)[0]
-
-    return load
+    return replace(ev, files=list(files), distance_unit=distance_unit)

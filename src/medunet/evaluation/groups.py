@@ -20,6 +20,7 @@ A grouping comes, in this order of precedence, from
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,7 +33,7 @@ __all__ = ["GroupSpec", "dataset_groups", "find_dataset_json", "resolve_groups"]
 GroupSpec = str | re.Pattern[str] | Mapping[str, str]
 
 
-def find_dataset_json(ref_dir: str | Path) -> Path | None:
+def find_dataset_json(ref_dir: str | os.PathLike[str]) -> Path | None:
     """The ``dataset.json`` of the dataset a reference folder lies in (the folder itself, its
     parent or grandparent, as ``DATA/test/masks`` in ``DATA``), or ``None``."""
     root = Path(ref_dir).resolve()
@@ -56,7 +57,7 @@ def _invert(path: Path, entry: Mapping[str, object]) -> dict[str, str]:
     return out
 
 
-def dataset_groups(path: str | Path) -> dict[str, str] | None:
+def dataset_groups(path: str | os.PathLike[str]) -> dict[str, str] | None:
     """The ``"groups"`` entry of a ``dataset.json`` as ``{case id: group}``, or ``None``.
 
     Parameters
@@ -98,7 +99,7 @@ def dataset_groups(path: str | Path) -> dict[str, str] | None:
 
 
 def resolve_groups(case_ids: Sequence[str], by: GroupSpec | None = None,
-                   ref_dir: str | Path | None = None) -> tuple[str, ...] | None:
+                   ref_dir: str | os.PathLike[str] | None = None) -> tuple[str, ...] | None:
     """The group of each case: from ``by`` when given, else from the ``dataset.json`` of the
     dataset ``ref_dir`` lies in, else ``None`` (every case is its own unit).
 

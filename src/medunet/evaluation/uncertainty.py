@@ -31,10 +31,7 @@ from medunet.evaluation.intervals import BootstrapOptions, ConfidenceInterval, i
 from medunet.evaluation.lesions import LesionEvaluation
 from medunet.evaluation.resampling import resampling_units
 
-__all__ = ["DEFAULT_BOOTSTRAP", "headline_intervals", "pooled_columns"]
-
-#: 2000 resamples, seed 0, BCa, 95 %
-DEFAULT_BOOTSTRAP = BootstrapOptions(n_resamples=2000, seed=0, method="bca", level=0.95)
+__all__ = ["headline_intervals", "pooled_columns"]
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:

@@ -1,21 +1,55 @@
-"""Writing predictions: masks in the input's geometry, probability maps, overlay PNGs."""
+"""Writing predictions: masks in the input's geometry, probability maps, uncertainty maps,
+overlay PNGs."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from medunet.io import ImageMeta, case_stem, mask_output_name, write_mask
+from medunet.io import (
+    VOLUME_SUFFIXES,
+    ImageMeta,
+    case_stem,
+    mask_output_name,
+    write_mask,
+    write_volume,
+)
 from medunet.io.atomic import atomic_path
 from medunet.io.raster import write_raster
 
 #: overlay colours per foreground class (RGB)
 PALETTE = np.array([[0, 0, 0], [255, 64, 64], [64, 200, 64], [64, 128, 255], [255, 200, 0],
                     [200, 64, 255], [0, 220, 220]], dtype=np.float32)
+#: an uncertainty map is named ``<stem>_uncertainty.<ext>`` beside the mask ``<stem>.<ext>``
+UNCERTAINTY_SUFFIX = "_uncertainty"
+
+
+@dataclass(frozen=True)
+class CasePrediction:
+    """What was written for one case.
+
+    Parameters
+    ----------
+    case_id : str
+        The case's stem (the mask's file name without its suffix).
+    mask : Path
+        The predicted label mask.
+    uncertainty : Path, optional
+        The uncertainty map (:func:`write_uncertainty`), when one was asked for.
+    uncertainty_score : float, optional
+        The case's uncertainty score (:class:`medunet.inference.uncertainty.Uncertainty`),
+        when a map was asked for.
+    """
+
+    case_id: str
+    mask: Path
+    uncertainty: Path | None = None
+    uncertainty_score: float | None = None
 
 
 def check_output_name(name: str) -> None:
@@ -111,6 +145,51 @@ def write_prediction(probs: np.ndarray, image: np.ndarray, meta: ImageMeta, out_
         with _naming(target):
             write_raster(overlay_rgb(image, label_map), target)
     return mask_path
+
+
+def uncertainty_output_name(meta: ImageMeta, stem: str | None = None) -> str:
+    """``<stem>_uncertainty`` in the mask's volume format, or ``.tif`` for 2D rasters (float32)."""
+    name = mask_output_name(meta, (stem if stem is not None else case_stem(meta.path)) + UNCERTAINTY_SUFFIX)
+    if name.lower().endswith(VOLUME_SUFFIXES):
+        return name
+    return name[: -len(Path(name).suffix)] + ".tif"
+
+
+def is_uncertainty_map(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is named like an uncertainty map (so a mask folder can skip it)."""
+    return case_stem(path).endswith(UNCERTAINTY_SUFFIX)
+
+
+def write_uncertainty(entropy: np.ndarray, meta: ImageMeta, out_dir: Path,
+                      stem: str | None = None) -> Path:
+    """Write an uncertainty map as float32 beside the mask, atomically.
+
+    Parameters
+    ----------
+    entropy : ndarray, shape (*S)
+        Per-voxel values in [0, 1] (:class:`medunet.inference.uncertainty.Uncertainty`).
+    meta : ImageMeta
+        Geometry of the input: volumes are written in the mask's format with its spacing,
+        origin and direction, 2D rasters as a float32 TIFF.
+    out_dir : Path
+    stem : str, optional
+        Output name stem (default: the input file's); the file is ``<stem>_uncertainty.<ext>``.
+
+    Raises
+    ------
+    ValueError
+        ``entropy`` does not have the input's shape, or the name is not a safe file name.
+    """
+    target = safe_output_path(out_dir, uncertainty_output_name(meta, stem))
+    values = np.asarray(entropy, dtype=np.float32)
+    if values.shape != tuple(meta.shape):
+        raise ValueError(f"{target}: uncertainty map shape {values.shape} does not match the "
+                         f"input's shape {tuple(meta.shape)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _naming(target):
+        if target.name.lower().endswith(VOLUME_SUFFIXES):
+            return write_volume(values, meta, target)
+        return write_raster(values, target)
 
 
 @contextmanager

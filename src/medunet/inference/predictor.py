@@ -22,9 +22,16 @@ from medunet.data.normalize import normalize_tensor
 from medunet.data.resample import resampled_shape, resize, same_spacing
 from medunet.device import inference_memory, resolve_device
 from medunet.errors import DatasetError, DeviceMemoryError, Problem
+from medunet.inference.formats import OutputFormat, check_format_inputs, write_formats
 from medunet.inference.onnx_runtime import load_onnx
-from medunet.inference.outputs import check_output_name, write_prediction
-from medunet.inference.probs import infer_probs
+from medunet.inference.outputs import (
+    CasePrediction,
+    check_output_name,
+    write_prediction,
+    write_uncertainty,
+)
+from medunet.inference.probs import MemberMean, infer_members
+from medunet.inference.uncertainty import Uncertainty, uncertainty_of
 from medunet.io import ImageMeta, case_stem, mask_output_name, read_image, read_images
 from medunet.io.meta import array_spacing
 from medunet.models import UNet
@@ -96,6 +103,30 @@ class Predictor:
             Spacing of an array input per array axis (a path brings its own); volumes are
             resampled to the training spacing and the probabilities back to the input grid.
         """
+        return self._member_mean(x, tta, spacing).probs.numpy()
+
+    def predict_uncertainty(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = True,
+                            spacing: Sequence[float] | None = None
+                            ) -> tuple[np.ndarray, Uncertainty]:
+        """Class probabilities (as :meth:`predict_proba`) and their uncertainty, from one inference.
+
+        The members are the TTA flips (one member with ``tta=False``); the map is the
+        normalised entropy of their mean probability at the input's grid, and the score its
+        mean over the voxels where any member predicts foreground
+        (:mod:`medunet.inference.uncertainty`).
+
+        Returns
+        -------
+        probs : ndarray, shape (K, *S), float32
+        uncertainty : Uncertainty
+            ``entropy`` ``(*S)`` float32 in [0, 1], ``score`` and the member count.
+        """
+        mean = self._member_mean(x, tta, spacing)
+        return mean.probs.numpy(), uncertainty_of(mean)
+
+    def _member_mean(self, x: np.ndarray | str | os.PathLike[str], tta: bool,
+                     spacing: Sequence[float] | None) -> MemberMean:
+        """The members' mean at the input's grid, on the CPU."""
         if isinstance(x, str | os.PathLike):
             img, meta = read_image(x)
             spacing = array_spacing(meta)
@@ -110,8 +141,12 @@ class Predictor:
             if spacing is not None and self.plan.spacing and not same_spacing(spacing, self.plan.spacing):
                 t = resize(t, resampled_shape(shape, spacing, self.plan.spacing), "linear")
             t = normalize_tensor(t, self.plan.normalization, self.plan.intensity)
-            probs = infer_probs(self.model, t, self.plan, tta=tta)
-            return resize(probs, shape, "linear").cpu().numpy()
+            mean = infer_members(self.model, t, self.plan, tta=tta)
+            probs = resize(mean.probs, shape, "linear").cpu()
+            fg = mean.any_foreground
+            if tuple(fg.shape) != tuple(shape):  # a mask: nearest neighbour, as labels are resampled
+                fg = resize(fg[None].float(), shape, "nearest")[0] > 0.5
+            return MemberMean(probs, fg.cpu(), mean.members)
 
     def input_problem(self, shape: Sequence[int]) -> str | None:
         """Why an image of ``shape`` ``(C, *S)`` does not fit this model, or ``None`` when it does."""
@@ -161,24 +196,50 @@ class Predictor:
         return self.predict_proba(x, tta=tta).argmax(axis=0)
 
     def predict_files(self, inputs: Iterable[Path], out_dir: str | os.PathLike[str], *,
-                      tta: bool = True, probabilities: bool = False, overlays: bool = False
-                      ) -> list[Path]:
+                      tta: bool = True, probabilities: bool = False, overlays: bool = False,
+                      uncertainty: bool = False) -> list[CasePrediction]:
         """Predict each input and write its mask (and optional extras) into ``out_dir``.
 
         For a model with several input channels, ``<case>_0000``, ``<case>_0001``, ... files are
         grouped into one case and its mask is named ``<case>``.
+
+        Parameters
+        ----------
+        inputs : iterable of Path
+        out_dir : path-like
+        tta : bool
+            Average over all flips of the spatial axes.
+        probabilities, overlays : bool
+            Also write ``<case>_probs.npz`` / ``<case>_overlay.png``.
+        uncertainty : bool
+            Also write ``<case>_uncertainty.<ext>`` (float32, the input's geometry; a TIFF for
+            2D rasters) and return each case's uncertainty score (see :meth:`predict_uncertainty`).
+
+        Returns
+        -------
+        list of CasePrediction
+            Per case: its id, the mask path and, with ``uncertainty``, the map's path and score.
         """
         written = []
         problems: list[Problem] = []
+        out = Path(out_dir)
         # an unreadable file does not stop the others; all are reported at the end
         for case_id, img, meta in self._read_inputs(inputs, problems):
+            unc: Uncertainty | None = None
             try:
-                probs = self.predict_proba(img, tta=tta, spacing=array_spacing(meta))
+                if uncertainty:
+                    probs, unc = self.predict_uncertainty(img, tta=tta, spacing=array_spacing(meta))
+                else:
+                    probs = self.predict_proba(img, tta=tta, spacing=array_spacing(meta))
             except DeviceMemoryError as exc:
                 raise DeviceMemoryError(f"{meta.path}: {exc}") from exc
-            written.append(write_prediction(probs, img, meta, Path(out_dir), self.binary_255,
-                                            probabilities=probabilities, overlays=overlays,
-                                            stem=case_id))
+            mask = write_prediction(probs, img, meta, out, self.binary_255, probabilities=probabilities,
+                                    overlays=overlays, stem=case_id)
+            if unc is None:
+                written.append(CasePrediction(case_id, mask))
+            else:
+                unc_path = write_uncertainty(unc.entropy, meta, out, case_id)
+                written.append(CasePrediction(case_id, mask, unc_path, unc.score))
         if problems:
             raise DatasetError(problems)
         return written
@@ -195,12 +256,21 @@ class Predictor:
 
 def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
             out_dir: str | os.PathLike[str], *, tta: bool = True, probabilities: bool = False,
-            overlays: bool = False, device: str = "auto") -> list[Path]:
+            overlays: bool = False, uncertainty: bool = False, device: str = "auto",
+            output_format: OutputFormat = "mask") -> list[CasePrediction]:
     """Segment a file or folder with a trained run (or an exported ``.onnx`` model, run with
     onnxruntime) and write masks of the inputs' size.
 
-    The model and every input are checked before the first file is written.
-    Returns the written mask paths.
+    The model and every input are checked before the first file is written. With
+    ``uncertainty``, each mask gets a ``<case>_uncertainty.<ext>`` map beside it
+    (:meth:`Predictor.predict_files`); ``output_format`` ``"dicom-seg"`` / ``"seg-nrrd"`` also
+    writes each case as a DICOM Segmentation / Slicer segmentation (:mod:`.formats`).
+
+    Returns
+    -------
+    list of CasePrediction
+        Per case: the written mask's path (``.mask``) and, with ``uncertainty``, the map's
+        path and the case's uncertainty score.
 
     Raises
     ------
@@ -214,8 +284,11 @@ def predict(run: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]
         files.extend(list_images(item))
     predictor = Predictor.from_run(run, device=device)
     predictor.check_files(files)
-    return predictor.predict_files(files, out_dir, tta=tta, probabilities=probabilities,
-                                   overlays=overlays)
+    check_format_inputs(files, output_format)
+    written = predictor.predict_files(files, out_dir, tta=tta, probabilities=probabilities,
+                                      overlays=overlays, uncertainty=uncertainty)
+    write_formats(written, files, output_format, predictor.labels.names, out_dir)
+    return written
 
 
 __all__ = ["Predictor", "predict"]

@@ -25,6 +25,7 @@ from medunet.io.raster import (
     read_raster,
     write_raster,
 )
+from medunet.io.snap import is_lossy, snap_lossy_mask
 from medunet.io.volume import (
     VOLUME_SUFFIXES,
     read_volume,
@@ -175,11 +176,27 @@ def read_images(paths: Sequence[str | os.PathLike[str]]) -> tuple[np.ndarray, Im
     return image, replace(meta, channels=int(image.shape[0]))
 
 
-def read_mask(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageMeta]:
+def read_mask(path: str | os.PathLike[str], *, snap_masks: bool = True) -> tuple[np.ndarray, ImageMeta]:
     """Read a label mask as ``(*S)`` int64; binary 0/255 masks are mapped to 0/1.
 
     ``meta.binary_255`` records whether that mapping happened, so predictions can be
     written back the same way.
+
+    Parameters
+    ----------
+    path : path-like
+        A mask file (any format :func:`read_image` reads).
+    snap_masks : bool
+        Lossy (JPEG) masks come back with their values smeared around the levels they were
+        drawn with; by default each pixel is moved to its nearest level and
+        ``meta.snapped_pixels`` counts the pixels changed (see :mod:`medunet.io.snap`).
+        ``False`` refuses a smeared mask instead. Lossless formats are never snapped.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        Missing, corrupt or unsupported files; colour or multi-channel masks; non-integer,
+        negative or non-finite values; a smeared JPEG mask with ``snap_masks=False``.
     """
     p = Path(path)
     _check_suffix(p)
@@ -188,6 +205,8 @@ def read_mask(path: str | os.PathLike[str]) -> tuple[np.ndarray, ImageMeta]:
         label_map, is_255 = volume_to_mask(arr, meta)
     else:
         arr, meta = read_raster(p)
+        if is_lossy(p):
+            arr, meta = snap_lossy_mask(arr, meta, snap_masks=snap_masks)
         label_map, is_255 = raster_to_mask(arr, meta)
     if is_255:
         meta = replace(meta, binary_255=True, channels=1)

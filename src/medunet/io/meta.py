@@ -49,6 +49,9 @@ class ImageMeta:
         Row-major direction cosines, ``ndim * ndim`` values (identity for 2D rasters).
     binary_255 : bool
         For masks: the file stored a binary mask as 0/255.
+    snapped_pixels : int
+        For lossy (JPEG) masks: pixels moved to their nearest level on reading
+        (:mod:`medunet.io.snap`); 0 otherwise.
     extra : dict of str to str
         Format details, e.g. ``{"format": "dicom", "series_uid": ...}`` for DICOM series.
     """
@@ -62,6 +65,7 @@ class ImageMeta:
     origin: tuple[float, ...] = ()
     direction: tuple[float, ...] = ()
     binary_255: bool = False
+    snapped_pixels: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -9,6 +9,7 @@ deterministic: jitter is seeded and the PNG carries no software/version metadata
 from __future__ import annotations
 
 import logging
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -31,22 +32,76 @@ def _compact(value: float) -> str:
     return f"{value:.0f}"
 
 
-def _heatmap(ax: Axes, values: np.ndarray, texts: list[list[str]], names: list[str]) -> None:
-    """Draw an annotated heat map with reference rows and prediction columns."""
+#: characters per line of a wrapped class name on the confusion matrix's axes
+_WRAP = 16
+_TICK_FONT = 8  # points
+_LINE_IN = 1.25 * _TICK_FONT / 72  # height of one line of tick text, inches
+_TITLE_FONT = 10
+_FRACTION_TITLE = ("row-normalised", "(recall per reference class)")
+
+
+def _wrap(name: str) -> str:
+    """A class name broken into lines of at most ``_WRAP`` characters."""
+    return "\n".join(textwrap.wrap(name, _WRAP, break_long_words=True)) or name
+
+
+def _heatmap(ax: Axes, values: np.ndarray, texts: list[list[str]], names: list[str], *,
+             row_names: bool, fontsize: float) -> None:
+    """Draw an annotated heat map with reference rows and prediction columns.
+
+    Column names are written vertically, so each takes one cell's width however long it is;
+    row names only on the left map (the right one shares its rows). Names are plain text,
+    never mathtext (a ``$`` in a class name stays a dollar sign).
+    """
     norm = values / values.max() if values.max() > 0 else values
     ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
     ticks = np.arange(len(names))
-    rotate = len(names) > 3
-    ax.set_xticks(
-        ticks, labels=names, rotation=45 if rotate else 0, ha="right" if rotate else "center"
-    )
-    ax.set_yticks(ticks, labels=names)
+    wrapped = [_wrap(n) for n in names]
+    ax.set_xticks(ticks, labels=wrapped, rotation=90, fontsize=_TICK_FONT, parse_math=False)
+    ax.set_yticks(ticks, labels=wrapped if row_names else [], fontsize=_TICK_FONT,
+                  parse_math=False)
     ax.set_xlabel("prediction")
-    ax.set_ylabel("reference")
+    if row_names:
+        ax.set_ylabel("reference")
     for i, row in enumerate(texts):
         for j, text in enumerate(row):
             colour = "white" if norm[i, j] > 0.5 else "black"
-            ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=9)
+            ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=fontsize)
+
+
+def draw_confusion(cm: np.ndarray, names: list[str]) -> Figure:
+    """The confusion-matrix figure of :func:`confusion_figure`, not yet rendered.
+
+    Sized so that nothing collides: a cell is wide enough for the wrapped column names
+    (written vertically) and for its number, and the figure tall and wide enough for the
+    longest wrapped name, so no tick label overlaps the next and no title is cut off.
+    """
+    counts = np.asarray(cm, dtype=np.float64)
+    k = len(names)
+    if counts.shape != (k, k):
+        raise ValueError(
+            f"confusion matrix has shape {counts.shape}, expected ({k}, {k}) for {names}"
+        )
+    row_sums = counts.sum(axis=1, keepdims=True)
+    fractions = np.divide(counts, row_sums, out=np.zeros_like(counts), where=row_sums > 0)
+    lines = max(_wrap(n).count("\n") + 1 for n in names)
+    cell = max(0.55, lines * _LINE_IN + 0.15)
+    # width of the longest wrapped line, at about 0.6 em per character
+    label_in = max(min(len(n), _WRAP) for n in names) * 0.65 * _TICK_FONT / 72 + 0.3
+    side = k * cell
+    # a map is at least as wide as its longer title line, "(recall per reference class)"
+    width = max(side, len(_FRACTION_TITLE[1]) * 0.6 * _TITLE_FONT / 72 + 0.2)
+    fig = Figure(figsize=(2 * width + label_in + 1.4, side + label_in + 1.9), dpi=DPI,
+                 layout="constrained")
+    ax_counts, ax_frac = fig.subplots(1, 2)
+    fontsize = min(9.0, 72 * cell / 4.2)  # "850.6k" within one cell
+    _heatmap(ax_counts, counts, [[_compact(v) for v in row] for row in counts], names,
+             row_names=True, fontsize=fontsize)
+    ax_counts.set_title("pixel counts", fontsize=_TITLE_FONT)
+    _heatmap(ax_frac, fractions, [[f"{v:.3f}" for v in row] for row in fractions], names,
+             row_names=False, fontsize=fontsize)
+    ax_frac.set_title("\n".join(_FRACTION_TITLE), fontsize=_TITLE_FONT)
+    return fig
 
 
 def confusion_figure(cm: np.ndarray, names: list[str]) -> bytes:
@@ -57,7 +112,7 @@ def confusion_figure(cm: np.ndarray, names: list[str]) -> bytes:
     cm : np.ndarray
         (K, K) pixel counts; rows are the reference class, columns the predicted class.
     names : list of str
-        K class names, in label order.
+        K class names, in label order; long names are wrapped, never overlapping.
 
     Returns
     -------
@@ -69,22 +124,7 @@ def confusion_figure(cm: np.ndarray, names: list[str]) -> bytes:
     ValueError
         If ``cm`` is not square or does not match ``names``.
     """
-    counts = np.asarray(cm, dtype=np.float64)
-    k = len(names)
-    if counts.shape != (k, k):
-        raise ValueError(
-            f"confusion matrix has shape {counts.shape}, expected ({k}, {k}) for {names}"
-        )
-    row_sums = counts.sum(axis=1, keepdims=True)
-    fractions = np.divide(counts, row_sums, out=np.zeros_like(counts), where=row_sums > 0)
-    size = 3.0 + 0.6 * k
-    fig = Figure(figsize=(2 * size + 1.0, size), dpi=DPI, layout="constrained")
-    ax_counts, ax_frac = fig.subplots(1, 2)
-    _heatmap(ax_counts, counts, [[_compact(v) for v in row] for row in counts], names)
-    ax_counts.set_title("pixel counts")
-    _heatmap(ax_frac, fractions, [[f"{v:.3f}" for v in row] for row in fractions], names)
-    ax_frac.set_title("row-normalised (recall per reference class)")
-    return _to_png(fig)
+    return _to_png(draw_confusion(cm, names))
 
 
 def dice_distribution_figure(per_case_dice: dict[str, list[float]], *, seed: int = 0) -> bytes:

@@ -1,4 +1,4 @@
-"""What the overlay gallery shows: the worst and best cases, volumes as three slices."""
+"""What the overlay gallery shows: the worst and best cases, volumes cut to the slices that matter."""
 
 from __future__ import annotations
 
@@ -7,11 +7,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GalleryItem", "Loader", "pick_gallery", "volume_views"]
+__all__ = ["MARGIN_SLICES", "MIN_CUT_SLICES", "GalleryItem", "Loader", "pick_gallery", "take",
+           "view_planes"]
 
 #: ``i -> (image or None, reference, prediction)`` of case ``i``: images ``(C, *S)``, label maps ``(*S)``
 Loader = Callable[[int], tuple[np.ndarray | None, np.ndarray, np.ndarray]]
 VIEWS = ("axial", "coronal", "sagittal")
+#: slices kept on each side of a volume's foreground
+MARGIN_SLICES = 2
+#: a volume is cut to at least this many slices around its foreground (context for the
+#: coronal and sagittal planes), where it has them
+MIN_CUT_SLICES = 32
 
 
 @dataclass(frozen=True)
@@ -21,15 +27,18 @@ class GalleryItem:
     Attributes
     ----------
     case_id : str
-        Shown in the panel title.
+        Shown in the panel title; links the panel to the case's row of the per-case table.
     image : np.ndarray or None
-        (C, H, W) or (H, W) intensities; C == 3 is shown as RGB, otherwise the first channel.
+        (C, *S) or (*S) intensities; C == 3 is shown as RGB, otherwise the first channel.
     ref : np.ndarray
-        (H, W) integer reference labels, 0 = background.
+        (H, W) or (Z, Y, X) integer reference labels, 0 = background.
     pred : np.ndarray
-        (H, W) integer predicted labels.
+        Integer predicted labels, the shape of ``ref``.
     dice : float
         The case's foreground Dice, shown in the title.
+    z_offset : int, optional
+        Index in the original volume of the first slice held (volumes are cut to the slices
+        with foreground, see :func:`pick_gallery`); slice numbers are shown in the original's.
     """
 
     case_id: str
@@ -37,6 +46,7 @@ class GalleryItem:
     ref: np.ndarray
     pred: np.ndarray
     dice: float
+    z_offset: int = 0
 
 
 def _centre(ref: np.ndarray, pred: np.ndarray) -> tuple[int, ...]:
@@ -48,37 +58,66 @@ def _centre(ref: np.ndarray, pred: np.ndarray) -> tuple[int, ...]:
     return tuple(s // 2 for s in ref.shape)
 
 
-def volume_views(case_id: str, image: np.ndarray | None, ref: np.ndarray, pred: np.ndarray,
-                 dice: float) -> list[GalleryItem]:
-    """Axial, coronal and sagittal slices of a ``(Z, Y, X)`` case through its structure."""
+def view_planes(ref: np.ndarray, pred: np.ndarray) -> list[tuple[str, int, int]]:
+    """``(view, axis, index)`` of the axial, coronal and sagittal planes through the structure."""
     centre = _centre(ref, pred)
-    items = []
-    for axis, view in enumerate(VIEWS):
-        sl = [slice(None)] * 3
-        sl[axis] = slice(centre[axis], centre[axis] + 1)
-        img = None if image is None else np.squeeze(image[(slice(None), *sl)], axis=axis + 1)
-        items.append(GalleryItem(f"{case_id} ({view} {centre[axis]})", img,
-                                 np.squeeze(ref[tuple(sl)], axis=axis),
-                                 np.squeeze(pred[tuple(sl)], axis=axis), dice))
-    return items
+    return [(view, axis, centre[axis]) for axis, view in enumerate(VIEWS)]
+
+
+def take(arr: np.ndarray, axis: int, index: int, *, channels: bool = False) -> np.ndarray:
+    """The 2D plane ``index`` along spatial ``axis`` of a (Z, Y, X) or, with ``channels``,
+    (C, Z, Y, X) array."""
+    return np.take(arr, index, axis=axis + 1 if channels else axis)
+
+
+def _compact(labels: np.ndarray) -> np.ndarray:
+    """Label values in the smallest unsigned type that holds them (a gallery volume stays small)."""
+    top = int(labels.max()) if labels.size else 0
+    if labels.size and int(labels.min()) < 0:
+        return np.asarray(labels)
+    return np.asarray(labels, dtype=np.uint8 if top < 256 else np.uint16 if top < 65536
+                      else labels.dtype)
+
+
+def _cut(case_id: str, image: np.ndarray | None, ref: np.ndarray, pred: np.ndarray,
+         dice: float) -> GalleryItem:
+    """A volume cut to its foreground slices (reference or prediction) plus the margin, and to
+    at least ``MIN_CUT_SLICES`` slices."""
+    ref, pred = _compact(ref), _compact(pred)
+    if ref.ndim != 3 or ref.shape != pred.shape:
+        return GalleryItem(case_id, image, ref, pred, dice)  # drawing names the mismatch
+    z = np.flatnonzero(((ref > 0) | (pred > 0)).any(axis=(1, 2)))
+    centre = ref.shape[0] // 2
+    lo, hi = (int(z[0]), int(z[-1]) + 1) if z.size else (centre, centre + 1)
+    grow = max(MARGIN_SLICES, (MIN_CUT_SLICES - (hi - lo) + 1) // 2)
+    lo, hi = max(0, lo - grow), min(ref.shape[0], hi + grow)
+    img = None if image is None else np.array(np.asarray(image)[..., lo:hi, :, :],
+                                              dtype=np.float32)
+    return GalleryItem(case_id, img, ref[lo:hi].copy(), pred[lo:hi].copy(), dice, lo)
 
 
 def pick_gallery(case_ids: Sequence[str], fg_dice: Sequence[float], loader: Loader | None,
                  size: int) -> list[GalleryItem]:
-    """The ``size`` worst then the ``size`` best cases by foreground Dice (volumes: fewer, 3 views each)."""
+    """The ``size`` worst then the ``size`` best cases by foreground Dice.
+
+    Volumes: ``max(1, size // 2)`` of each (each shows three planes and a slice scroller),
+    cut to the slices with reference or predicted foreground plus ``MARGIN_SLICES`` on each
+    side (at least ``MIN_CUT_SLICES`` where the volume has them), label maps in the smallest
+    integer type (``z_offset`` records the cut). The cut keeps every lesion whole.
+    """
     if loader is None or size <= 0 or not case_ids:
         return []
     order = [int(i) for i in np.argsort(fg_dice, kind="stable")]
     items: list[GalleryItem] = []
-    first = loader(order[0])
-    volumetric = first[1].ndim == 3
+    loaded = {order[0]: loader(order[0])}  # the worst case tells 2D from 3D, and is shown first
+    volumetric = np.ndim(loaded[order[0]][1]) == 3
     n = max(1, size // 2) if volumetric else size
     worst = order[:n]
     picks = worst + [i for i in reversed(order) if i not in worst][:n]
     for i in picks:
-        image, ref, pred = first if i == order[0] else loader(i)
+        image, ref, pred = loaded.pop(i) if i in loaded else loader(i)
         if volumetric:
-            items.extend(volume_views(case_ids[i], image, ref, pred, fg_dice[i]))
+            items.append(_cut(case_ids[i], image, np.asarray(ref), np.asarray(pred), fg_dice[i]))
         else:
             items.append(GalleryItem(case_ids[i], image, ref, pred, fg_dice[i]))
     return items

@@ -1,138 +1,208 @@
-"""The overlay gallery figure: each case's image with reference and prediction contours."""
+"""Gallery panels of one 2D slice: contours, error map and lesion verdicts, side by side.
+
+Each panel is the slice's image at display size (:func:`~medunet.report.raster.scale_for`) with
+opaque colour on top: reference contours solid and predicted contours dashed (one colour per
+class; green and purple for a single class), false positives in orange and false negatives in
+sky blue (a pixel of one foreground class predicted as another in yellow), and, for lesion
+tasks, each reference lesion outlined green when detected and filled blue when missed, false
+positive components filled orange.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 
-from medunet.report.gallery import GalleryItem
-from medunet.report.png import DPI, to_png
+from medunet.report.raster import (
+    FN_COLOUR,
+    FP_COLOUR,
+    WRONG_CLASS_COLOUR,
+    Scale,
+    Window,
+    dashed,
+    display_image,
+    encode_png,
+    fill,
+    outline,
+    scale_for,
+    to_rgb,
+)
 
-__all__ = ["overlay_figure"]
+__all__ = ["DETECTED_COLOUR", "PRED_COLOUR", "REF_COLOUR", "LesionMasks", "Panel", "Slice",
+           "class_styles", "error_masks", "hstack", "panel_strip", "panels", "vstack"]
 
-_REF_COLOUR = "#1a9850"  # green
-_PRED_COLOUR = "#d01c8b"  # magenta
-_MULTI_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#17becf")
+REF_COLOUR = "#009e73"  # bluish green
+PRED_COLOUR = "#d01c8b"  # magenta: stands out on grey where the paler Okabe-Ito purple does not
+DETECTED_COLOUR = "#009e73"
+# contour colours of several classes; none of them is an error colour (orange, sky blue, yellow)
+_MULTI_COLOURS = ("#0072b2", "#009e73", "#cc79a7", "#d55e00", "#ffffff", "#000000")
+_GAP = 6  # white pixels between panels
 
-
-def _display_image(image: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """(H, W) grey or (H, W, 3) RGB in [0, 1], scaled between the 1st and 99th percentile."""
-    if image is None:
-        return np.zeros(shape, dtype=np.float64)
-    arr = np.asarray(image, dtype=np.float64)
-    if arr.ndim == 3:
-        arr = np.moveaxis(arr, 0, -1) if arr.shape[0] == 3 else arr[0]
-    if arr.ndim not in (2, 3) or arr.shape[:2] != tuple(shape):
-        raise ValueError(
-            f"image has shape {np.shape(image)}, expected (H, W) or (C, H, W) with (H, W) = {shape}"
-        )
-    finite = arr[np.isfinite(arr)]
-    if finite.size == 0:
-        return np.zeros(arr.shape, dtype=np.float64)
-    lo, hi = np.percentile(finite, [1.0, 99.0])
-    if hi <= lo:
-        lo, hi = float(finite.min()), float(finite.max())
-    if hi <= lo:
-        return np.zeros(arr.shape, dtype=np.float64)
-    return np.clip((np.nan_to_num(arr, nan=lo) - lo) / (hi - lo), 0.0, 1.0)
+#: the panels a gallery row can show
+Panel = Literal["image", "contours", "errors", "overlay", "lesions"]
 
 
-def _class_styles(label_values: Sequence[int]) -> dict[int, tuple[str, str]]:
-    """Reference and prediction colour per foreground label value."""
+@dataclass(frozen=True)
+class LesionMasks:
+    """Where the reference lesions and false-positive components of a slice are (bool, (H, W))."""
+
+    detected: np.ndarray
+    missed: np.ndarray
+    false_positive: np.ndarray
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One 2D view of a case: image (C, H, W), (H, W) or None, label maps (H, W)."""
+
+    case_id: str
+    image: np.ndarray | None
+    ref: np.ndarray
+    pred: np.ndarray
+    lesions: LesionMasks | None = None
+    #: intensities shown black and white (a volume's, so that its slices match); default:
+    #: the slice's own 1st to 99th percentile
+    window: Window | None = None
+
+    def check(self) -> None:
+        """Raise ``ValueError`` naming the case when the label maps differ in shape."""
+        if self.ref.ndim != 2 or self.ref.shape != self.pred.shape:
+            raise ValueError(f"case {self.case_id!r}: ref {self.ref.shape} and pred "
+                             f"{self.pred.shape} must be equal (H, W)")
+
+
+def class_styles(label_values: Sequence[int]) -> dict[int, str]:
+    """Contour colour per foreground label value (the reference colour for a single class)."""
     if len(label_values) == 1:
-        return {label_values[0]: (_REF_COLOUR, _PRED_COLOUR)}
-    cols = _MULTI_COLOURS
-    return {v: (cols[i % len(cols)], cols[i % len(cols)]) for i, v in enumerate(label_values)}
+        return {int(label_values[0]): REF_COLOUR}
+    return {int(v): _MULTI_COLOURS[i % len(_MULTI_COLOURS)] for i, v in enumerate(label_values)}
 
 
-def _draw_contours(
-    ax: Axes, label_map: np.ndarray, styles: dict[int, tuple[str, str]], which: int
-) -> None:
-    """Contour each foreground class of ``label_map`` (``which``: 0 reference, 1 prediction)."""
-    linestyle = "solid" if which == 0 else "dashed"
-    for label, colours in styles.items():
-        binary = (label_map == label).astype(np.float64)
-        # nothing to outline (avoids matplotlib's warning), or a single row/column, which
-        # matplotlib cannot contour: the panel still shows the image
-        if binary.min() == binary.max() or min(binary.shape) < 2:
-            continue
-        ax.contour(
-            binary, levels=[0.5], colors=[colours[which]], linestyles=[linestyle], linewidths=1.4
-        )
+def _contours(base: np.ndarray, ref: np.ndarray, pred: np.ndarray, styles: dict[int, str],
+              width: int) -> np.ndarray:
+    """The image with reference contours (solid) and predicted contours (dashed)."""
+    rgb = base.copy()
+    single = len(styles) == 1
+    for label, colour in styles.items():
+        fill(rgb, outline(ref == label, width), colour)
+        pred_colour = PRED_COLOUR if single else colour
+        fill(rgb, dashed(outline(pred == label, width), period=4 * width + 6), pred_colour)
+    return rgb
 
 
-def overlay_figure(items: list[GalleryItem], names: Mapping[int, str] | None = None) -> bytes:
-    """One row per case: the image, and the image with reference and prediction contours.
+def error_masks(ref: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """False positives, false negatives and wrong-class pixels of two label maps (bool)."""
+    fp = (pred > 0) & (ref == 0)
+    fn = (ref > 0) & (pred == 0)
+    wrong = (ref > 0) & (pred > 0) & (ref != pred)
+    return fp, fn, wrong
+
+
+def _errors(base: np.ndarray, ref: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """The image with error pixels painted opaque."""
+    rgb = base.copy()
+    for mask, colour in zip(error_masks(ref, pred), (FP_COLOUR, FN_COLOUR, WRONG_CLASS_COLOUR),
+                            strict=True):
+        fill(rgb, mask, colour)
+    return rgb
+
+
+def _lesion_panel(base: np.ndarray, lesions: LesionMasks, scale: Scale, width: int) -> np.ndarray:
+    """The image with missed lesions and false positives filled, detected lesions outlined."""
+    rgb = base.copy()
+    fill(rgb, scale.apply(lesions.false_positive), FP_COLOUR)
+    fill(rgb, scale.apply(lesions.missed), FN_COLOUR)
+    fill(rgb, outline(scale.apply(lesions.detected), width), DETECTED_COLOUR)
+    return rgb
+
+
+def panels(item: Slice, styles: dict[int, str], *,
+           which: Sequence[Panel] = ("image", "contours", "errors", "lesions")) -> list[np.ndarray]:
+    """The panels of one slice, drawn at display size.
 
     Parameters
     ----------
-    items : list of GalleryItem
-        Cases to show; ``ref`` and ``pred`` are (H, W) integer label masks, 0 = background.
-    names : mapping of int to str, optional
-        Label value -> class name, used in the legend.
+    item : Slice
+        Image and (H, W) label maps (and lesion masks for the "lesions" panel).
+    styles : dict of int to str
+        Contour colour per foreground label value (:func:`class_styles`).
+    which : sequence of {"image", "contours", "errors", "overlay", "lesions"}, optional
+        The panels, in order; "overlay" draws the contours on the error map. "lesions" is
+        left out when the slice has no lesion masks.
 
     Returns
     -------
-    bytes
-        PNG image.
+    list of ndarray
+        (H', W', 3) uint8 images, H' and W' from :func:`~medunet.report.raster.scale_for`.
 
     Raises
     ------
     ValueError
-        If ``items`` is empty or an image/mask shape is inconsistent.
+        The label maps differ in shape, or the image does not fit them (naming the case).
     """
-    if not items:
-        raise ValueError("overlay_figure needs at least one GalleryItem, got none")
-    values = sorted({int(v) for it in items for m in (it.ref, it.pred) for v in np.unique(m)} - {0})
-    styles = _class_styles(values)
-    fig = Figure(figsize=(7.0, 3.4 * len(items) + 0.6), dpi=DPI, layout="constrained")
-    axes = fig.subplots(len(items), 2, squeeze=False)
-    for row, item in zip(axes, items, strict=True):
-        _overlay_row(row[0], row[1], item, styles)
-    fig.legend(
-        handles=_legend_handles(styles, names), loc="outside lower center", ncols=2, fontsize=8
-    )
-    return to_png(fig)
+    item.check()
+    scale = scale_for(item.ref.shape)
+    base = to_rgb(scale.apply(display_image(item.image, item.ref.shape, item.window)))
+    ref, pred = scale.apply(item.ref), scale.apply(item.pred)
+    width = 2 if scale.factor >= 2 else 1
+    out = []
+    for name in which:
+        if name == "image":
+            out.append(base)
+        elif name == "contours":
+            out.append(_contours(base, ref, pred, styles, width))
+        elif name == "errors":
+            out.append(_errors(base, ref, pred))
+        elif name == "overlay":
+            out.append(_contours(_errors(base, ref, pred), ref, pred, styles, width))
+        elif item.lesions is not None:
+            out.append(_lesion_panel(base, item.lesions, scale, width))
+    return out
 
 
-def _overlay_row(
-    ax_img: Axes, ax_ovl: Axes, item: GalleryItem, styles: dict[int, tuple[str, str]]
-) -> None:
-    """Draw one gallery case on two axes."""
-    ref, pred = np.asarray(item.ref), np.asarray(item.pred)
-    if ref.ndim != 2 or ref.shape != pred.shape:
-        raise ValueError(
-            f"case {item.case_id!r}: ref {ref.shape} and pred {pred.shape} must be equal (H, W)"
-        )
-    shown = _display_image(item.image, ref.shape)
-    for ax in (ax_img, ax_ovl):
-        ax.imshow(shown, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        ax.set_axis_off()
-    _draw_contours(ax_ovl, ref, styles, 0)
-    _draw_contours(ax_ovl, pred, styles, 1)
-    dice = "–" if not np.isfinite(item.dice) else f"{item.dice:.3f}"
-    ax_img.set_title(f"{item.case_id} — Dice {dice}", fontsize=10, loc="left")
+def _stack(images: Sequence[np.ndarray], gap: int, axis: int) -> np.ndarray:
+    """Images on white along ``axis`` (0: rows, 1: columns), ``gap`` pixels apart, aligned
+    at the start of the other axis."""
+    across = 1 - axis
+    shape = [0, 0, 3]
+    shape[across] = max(im.shape[across] for im in images)
+    shape[axis] = sum(im.shape[axis] for im in images) + gap * (len(images) - 1)
+    out = np.full(tuple(shape), 255, dtype=np.uint8)
+    at = 0
+    for im in images:
+        where = [slice(None, im.shape[0]), slice(None, im.shape[1])]
+        where[axis] = slice(at, at + im.shape[axis])
+        out[tuple(where)] = im
+        at += im.shape[axis] + gap
+    return out
 
 
-def _legend_handles(
-    styles: dict[int, tuple[str, str]], names: Mapping[int, str] | None
-) -> list[Line2D]:
-    """Legend entries: one per class and source."""
-    handles = []
-    for label, (ref_c, pred_c) in styles.items():
-        name = (names or {}).get(label, f"class {label}")
-        suffix = f" ({name})" if len(styles) > 1 or names is not None else ""
-        handles.append(Line2D([], [], color=ref_c, linestyle="solid", label=f"reference{suffix}"))
-        handles.append(
-            Line2D([], [], color=pred_c, linestyle="dashed", label=f"prediction{suffix}")
-        )
-    if not handles:
-        handles = [
-            Line2D([], [], color=_REF_COLOUR, label="reference (empty)"),
-            Line2D([], [], color=_PRED_COLOUR, linestyle="dashed", label="prediction (empty)"),
-        ]
-    return handles
+def hstack(images: Sequence[np.ndarray], gap: int = _GAP) -> np.ndarray:
+    """Images side by side on white, top-aligned, ``gap`` pixels apart."""
+    return _stack(images, gap, axis=1)
+
+
+def vstack(images: Sequence[np.ndarray], gap: int = _GAP) -> np.ndarray:
+    """Images one below the other on white, left-aligned, ``gap`` pixels apart."""
+    return _stack(images, gap, axis=0)
+
+
+def panel_strip(rows: Sequence[Slice], styles: dict[int, str],
+                which: Sequence[Panel] = ("image", "contours", "errors", "lesions")) -> bytes:
+    """PNG of one row of :func:`panels` per slice (e.g. the three planes of a volume).
+
+    Parameters
+    ----------
+    rows : sequence of Slice
+    styles : dict of int to str
+    which : sequence of Panel, optional
+
+    Returns
+    -------
+    bytes
+        PNG image (rows left-aligned on white, 6 pixels apart).
+    """
+    return encode_png(vstack([hstack(panels(s, styles, which=which)) for s in rows]))

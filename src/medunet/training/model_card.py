@@ -21,6 +21,7 @@ import torch
 from medunet.config import Config
 from medunet.data.cases import DatasetError, discover_cases
 from medunet.data.check import DatasetSummary
+from medunet.evaluation.document import MetricsDocument
 from medunet.io.atomic import atomic_write_text
 from medunet.plan import Plan
 from medunet.training.state import LogRow, StopReason, stop_message
@@ -166,31 +167,33 @@ def _training_section(cfg: Config, rows: Sequence[LogRow], stopped: StopReason |
             f"- Seed {cfg.train.seed}, peak learning rate {cfg.train.lr}, loss: soft Dice + cross-entropy"]
 
 
-def _metrics_section(val: Mapping[str, Any], names: Sequence[str]) -> list[str]:
-    pooled, mc = val.get("pooled", {}), val.get("mean_case", {})
-    per_class = pooled.get("per_class", {})
+def _metrics_section(doc: MetricsDocument | None, names: Sequence[str]) -> list[str]:
+    n_cases = len(doc.per_case) if doc is not None else 0
     lines = ["## Validation metrics", "",
-             f"{val.get('num_cases', 0)} validation cases, best checkpoint. *Pooled*: over all pixels "
+             f"{n_cases} validation cases, best checkpoint. *Pooled*: over all pixels "
              "of all cases; *mean over cases*: the per-case Dice averaged (a case where the class "
              "is absent from both masks scores 1); *cases with the class*: the mean over cases whose "
              "reference contains it. See `metrics.json` and `report.html`.", "",
              "| class | pooled Dice | mean-case Dice ± std | cases with the class | pooled IoU |",
              "|---|---|---|---|---|"]
+    pooled = doc.pooled if doc is not None else None
+    mc = doc.mean_case if doc is not None else None
     for name in names[1:]:
-        d, p = mc.get("dice", {}).get(name, {}), mc.get("dice_present", {}).get(name, {})
-        lines.append(f"| {name} | {_fmt(per_class.get(name, {}).get('dice'))} | "
-                     f"{_fmt(d.get('mean'))} ± {_fmt(d.get('std'))} | {_fmt(p.get('mean'))} "
-                     f"(n={p.get('n', 0)}) | {_fmt(per_class.get(name, {}).get('iou'))} |")
-    fg = mc.get("foreground_dice", {})
-    lines += ["", f"Foreground Dice: pooled {_fmt(pooled.get('foreground_dice'))}, mean over cases "
-                  f"{_fmt(fg.get('mean'))} ± {_fmt(fg.get('std'))}. Pixel accuracy "
-                  f"{_fmt(pooled.get('accuracy'))} (predicting background everywhere would score "
-                  f"{_fmt(pooled.get('background_accuracy'))})."]
+        c = pooled.per_class.get(name) if pooled is not None else None
+        d = mc.dice.get(name) if mc is not None else None
+        p = mc.dice_present.get(name) if mc is not None else None
+        lines.append(f"| {name} | {_fmt(c and c.dice)} | {_fmt(d and d.mean)} ± {_fmt(d and d.std)} | "
+                     f"{_fmt(p and p.mean)} (n={p.n if p else 0}) | {_fmt(c and c.iou)} |")
+    fg = mc.foreground_dice if mc is not None else None
+    lines += ["", f"Foreground Dice: pooled {_fmt(pooled and pooled.foreground_dice)}, mean over cases "
+                  f"{_fmt(fg and fg.mean)} ± {_fmt(fg and fg.std)}. Pixel accuracy "
+                  f"{_fmt(pooled and pooled.accuracy)} (predicting background everywhere would score "
+                  f"{_fmt(pooled and pooled.background_accuracy)})."]
     return lines
 
 
 def render_model_card(run_name: str, cfg: Config, plan: Plan, facts: DataFacts,
-                      rows: Sequence[LogRow], val: Mapping[str, Any], *, stopped: StopReason | None,
+                      rows: Sequence[LogRow], val: MetricsDocument | None, *, stopped: StopReason | None,
                       device: torch.device, n_params: int, names: Sequence[str]) -> str:
     """The model card as Markdown (see :func:`write_model_card`; ``stopped`` None: not known)."""
     head = [f"# Model card: {run_name}", "",
@@ -204,7 +207,7 @@ def render_model_card(run_name: str, cfg: Config, plan: Plan, facts: DataFacts,
 
 
 def write_model_card(run_dir: Path, cfg: Config, plan: Plan, facts: DataFacts,
-                     rows: Sequence[LogRow], val: Mapping[str, Any], *, names: Sequence[str],
+                     rows: Sequence[LogRow], val: MetricsDocument | None, *, names: Sequence[str],
                      device: torch.device, n_params: int, stopped: StopReason | None = None) -> Path:
     """Write ``run_dir/model_card.md`` atomically and return its path.
 
@@ -217,8 +220,8 @@ def write_model_card(run_dir: Path, cfg: Config, plan: Plan, facts: DataFacts,
         See :func:`data_facts`.
     rows : sequence of LogRow
         The training log (``log.csv``; :meth:`LogRow.from_columns` reads its rows).
-    val : dict
-        The validation ``metrics.json`` document of the best model.
+    val : MetricsDocument, optional
+        The validation metrics of the best model (``None``: not known).
     names : sequence of str
         Class names, background first.
     device : torch.device

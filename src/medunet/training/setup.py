@@ -118,7 +118,8 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, Datas
     Everything that can be checked is checked before the run folder is created or changed.
     """
     summary = check_dataset(cfg.data.root,
-                            resolve_labels(cfg.data.root, cfg.data.labels, cfg.data.label_names))
+                            resolve_labels(cfg.data.root, cfg.data.labels, cfg.data.label_names),
+                            snap_masks=cfg.data.snap_masks)
     if summary.labels is None:  # check_dataset raises first; this keeps the type checker honest
         raise ValueError(f"{cfg.data.root}: no label set")
     run_dir = Path(cfg.out)

@@ -8,9 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from medunet.data.loader import (
-    LoadedCase,
-)
+from medunet.data.labels import LabelSet
+from medunet.data.loader import LoadedCase
 from medunet.evaluation.arrays import Evaluation, evaluate_arrays
 from medunet.inference.probs import infer_probs
 from medunet.plan import Plan
@@ -20,20 +19,25 @@ log = logging.getLogger(__name__)
 
 @torch.no_grad()
 def validate(model: torch.nn.Module, cases: Sequence[LoadedCase], plan: Plan,
-             names: Sequence[str], device: torch.device) -> tuple[Evaluation, list[np.ndarray]]:
-    """Predict every validation case whole and evaluate it; returns the evaluation and label maps."""
+             names: Sequence[str], device: torch.device, *, report: bool = False
+             ) -> tuple[Evaluation, list[np.ndarray]]:
+    """Predict every validation case whole and evaluate it; returns the evaluation and label maps.
+
+    Each epoch needs only the confusion matrices (model selection on Dice); ``report=True``
+    (the run's final report) adds lesion-wise detection and bootstrap confidence intervals.
+    """
     model.eval()
     preds = []
     for c in cases:
         probs = infer_probs(model, torch.from_numpy(c.image).to(device), plan)
         preds.append(probs.argmax(0).cpu().numpy())
-    from medunet.data.labels import LabelSet
-
     labels = LabelSet(tuple(range(len(names))), tuple(names))
-    # selection needs only Dice; boundary distances are left to the final report
-    ev = evaluate_arrays(((c.case_id, c.mask, p) for c, p in zip(cases, preds, strict=True)), labels,
-                         distances=False)
-    return ev, preds
+    pairs = ((c.case_id, c.mask, p) for c, p in zip(cases, preds, strict=True))
+    if report:
+        return evaluate_arrays(pairs, labels, distances=False), preds
+    return evaluate_arrays(pairs, labels, distances=False, lesions=None, bootstrap=None), preds
+
+
 
 def val_row(ev: Evaluation) -> dict[str, float]:
     """The validation columns of ``log.csv``; ``val_dice_fg`` (pooled) selects the best model."""
