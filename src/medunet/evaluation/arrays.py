@@ -38,12 +38,14 @@ Spacing = Sequence[float] | Mapping[str, Sequence[float] | None] | None
 
 @dataclass(frozen=True)
 class CaseFiles:
-    """Files of one evaluated case."""
+    """Files of one evaluated case (``uncertainty``: the prediction's uncertainty map, shown in
+    the report's gallery; default: ``<pred stem>_uncertainty.*`` beside ``pred``, if any)."""
 
     case_id: str
     pred: Path
     ref: Path
     image: Path | None = None
+    uncertainty: Path | None = None
 
 
 # eq=False: the fields hold arrays, and an evaluation is compared through its document

@@ -58,8 +58,8 @@ def evaluate_run(run: str | os.PathLike[str], data: str | os.PathLike[str], out_
     written = predictor.predict_files([f for c in cases for f in c.image_files], out / "predictions",
                                       tta=tta, uncertainty=uncertainty)
     by_id = {w.case_id: w for w in written}
-    files = [CaseFiles(c.case_id, by_id[c.case_id].mask, c.mask, c.image) for c in cases
-             if c.mask is not None]
+    files = [CaseFiles(c.case_id, by_id[c.case_id].mask, c.mask, c.image,
+                       by_id[c.case_id].uncertainty) for c in cases if c.mask is not None]
     ev = evaluate_files(files, labels=predictor.labels, dataset_dir=data, distance=distance,
                         lesions=lesions, bootstrap=bootstrap, group_by=group_by)
     if uncertainty:

@@ -17,17 +17,20 @@ from medunet.distances import DISTANCE_KEYS
 from medunet.evaluation.arrays import CaseFiles, Evaluation
 from medunet.evaluation.document import MetricsDocument
 from medunet.evaluation.lesion_doc import LESION_CSV_COLUMNS, lesion_counts, lesion_csv_rows
-from medunet.io import read_image, read_mask
+from medunet.io import case_stem, read_image, read_mask
 from medunet.io.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from medunet.report.extras import ReportExtras
-    from medunet.report.gallery import Loader
+    from medunet.report.gallery import Loader, UncertaintyLoader
 
 log = logging.getLogger(__name__)
 
 _PER_CLASS_COLUMNS = ("dice", "iou", "ref_pixels", "pred_pixels")
 _LESION_COLUMNS = ("tp", "fp", "fn")
+#: an uncertainty map is ``<stem>_uncertainty.<ext>`` beside the mask ``<stem>.<ext>``
+#: (as :func:`medunet.inference.outputs.write_uncertainty` names it)
+_UNCERTAINTY_SUFFIX = "_uncertainty"
 
 
 def write_evaluation(
@@ -45,7 +48,8 @@ def write_evaluation(
     loader : callable, optional
         ``i -> (image or None, reference, prediction)`` of case ``i`` for the gallery, e.g. the
         arrays a model saw. Default: read from :attr:`Evaluation.files` when the evaluation
-        came from files, else no gallery.
+        came from files, else no gallery. Cases of files with an uncertainty map
+        (:func:`uncertainty_file`) show it as one more gallery panel.
     gallery_size : int, optional
         The overlay gallery shows the ``gallery_size`` worst and best cases by foreground Dice
         (fewer for volumes, three slices each); 0 leaves it out.
@@ -77,8 +81,9 @@ def write_evaluation(
         paths["lesions"] = out / "lesions.csv"
         atomic_write_text(paths["lesions"], csv_table(LESION_CSV_COLUMNS,
                                                    lesion_csv_rows(doc.lesions, doc.labels.names)))
+    unc = uncertainty_loader(ev.files) if ev.files is not None else None
     gallery = pick_gallery([r.case for r in doc.per_case], [r.foreground_dice for r in doc.per_case],
-                           loader, gallery_size)
+                           loader, gallery_size, unc)
     write_report(doc, paths["html"], gallery=gallery, title=title, extras=extras)
     log.info("wrote %s", paths["html"])
     return paths
@@ -129,5 +134,34 @@ def case_loader(files: Sequence[CaseFiles]) -> Loader:
         f = files[i]
         image = read_image(f.image)[0] if f.image is not None else None
         return image, read_mask(f.ref)[0], read_mask(f.pred)[0]
+
+    return load
+
+
+def uncertainty_file(files: CaseFiles) -> Path | None:
+    """The uncertainty map of a case: ``files.uncertainty``, else the one file
+    ``<pred stem>_uncertainty.*`` beside the prediction, else ``None``."""
+    if files.uncertainty is not None:
+        return files.uncertainty
+    pred = Path(files.pred)
+    stem = case_stem(pred) + _UNCERTAINTY_SUFFIX
+    found = sorted(p for p in pred.parent.iterdir()
+                   if p.name.startswith(f"{stem}.") and p.is_file() and case_stem(p) == stem)
+    return found[0] if found else None
+
+
+def uncertainty_loader(files: Sequence[CaseFiles]) -> UncertaintyLoader:
+    """``i -> uncertainty map of case i, or None`` (no map, or one that cannot be read: logged)."""
+
+    def load(i: int) -> np.ndarray | None:
+        path = uncertainty_file(files[i])
+        if path is None:
+            return None
+        try:
+            values = read_image(path)[0]
+        except (OSError, ValueError) as err:
+            log.warning("%s: uncertainty map not shown: %s", path, err)
+            return None
+        return values[0] if values.shape[0] == 1 else None
 
     return load

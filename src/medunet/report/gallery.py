@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MARGIN_SLICES", "MIN_CUT_SLICES", "GalleryItem", "Loader", "pick_gallery", "take",
-           "view_planes"]
+__all__ = ["MARGIN_SLICES", "MIN_CUT_SLICES", "GalleryItem", "Loader", "UncertaintyLoader",
+           "pick_gallery", "take", "view_planes"]
 
 #: ``i -> (image or None, reference, prediction)`` of case ``i``: images ``(C, *S)``, label maps ``(*S)``
 Loader = Callable[[int], tuple[np.ndarray | None, np.ndarray, np.ndarray]]
+#: ``i -> uncertainty map (*S) in [0, 1] of case i, or None`` where it has none
+UncertaintyLoader = Callable[[int], np.ndarray | None]
 VIEWS = ("axial", "coronal", "sagittal")
 #: slices kept on each side of a volume's foreground
 MARGIN_SLICES = 2
@@ -39,6 +41,8 @@ class GalleryItem:
     z_offset : int, optional
         Index in the original volume of the first slice held (volumes are cut to the slices
         with foreground, see :func:`pick_gallery`); slice numbers are shown in the original's.
+    uncertainty : np.ndarray or None, optional
+        Per-voxel uncertainty in [0, 1], the shape of ``ref``; shown as one more panel.
     """
 
     case_id: str
@@ -47,6 +51,7 @@ class GalleryItem:
     pred: np.ndarray
     dice: float
     z_offset: int = 0
+    uncertainty: np.ndarray | None = None
 
 
 def _centre(ref: np.ndarray, pred: np.ndarray) -> tuple[int, ...]:
@@ -80,12 +85,12 @@ def _compact(labels: np.ndarray) -> np.ndarray:
 
 
 def _cut(case_id: str, image: np.ndarray | None, ref: np.ndarray, pred: np.ndarray,
-         dice: float) -> GalleryItem:
+         dice: float, unc: np.ndarray | None = None) -> GalleryItem:
     """A volume cut to its foreground slices (reference or prediction) plus the margin, and to
     at least ``MIN_CUT_SLICES`` slices."""
     ref, pred = _compact(ref), _compact(pred)
     if ref.ndim != 3 or ref.shape != pred.shape:
-        return GalleryItem(case_id, image, ref, pred, dice)  # drawing names the mismatch
+        return GalleryItem(case_id, image, ref, pred, dice, 0, unc)  # drawing names the mismatch
     z = np.flatnonzero(((ref > 0) | (pred > 0)).any(axis=(1, 2)))
     centre = ref.shape[0] // 2
     lo, hi = (int(z[0]), int(z[-1]) + 1) if z.size else (centre, centre + 1)
@@ -93,17 +98,19 @@ def _cut(case_id: str, image: np.ndarray | None, ref: np.ndarray, pred: np.ndarr
     lo, hi = max(0, lo - grow), min(ref.shape[0], hi + grow)
     img = None if image is None else np.array(np.asarray(image)[..., lo:hi, :, :],
                                               dtype=np.float32)
-    return GalleryItem(case_id, img, ref[lo:hi].copy(), pred[lo:hi].copy(), dice, lo)
+    cut_unc = None if unc is None else np.array(np.asarray(unc)[lo:hi], dtype=np.float32)
+    return GalleryItem(case_id, img, ref[lo:hi].copy(), pred[lo:hi].copy(), dice, lo, cut_unc)
 
 
 def pick_gallery(case_ids: Sequence[str], fg_dice: Sequence[float], loader: Loader | None,
-                 size: int) -> list[GalleryItem]:
+                 size: int, uncertainty: UncertaintyLoader | None = None) -> list[GalleryItem]:
     """The ``size`` worst then the ``size`` best cases by foreground Dice.
 
     Volumes: ``max(1, size // 2)`` of each (each shows three planes and a slice scroller),
     cut to the slices with reference or predicted foreground plus ``MARGIN_SLICES`` on each
     side (at least ``MIN_CUT_SLICES`` where the volume has them), label maps in the smallest
     integer type (``z_offset`` records the cut). The cut keeps every lesion whole.
+    ``uncertainty`` gives the uncertainty map of a shown case, where it has one.
     """
     if loader is None or size <= 0 or not case_ids:
         return []
@@ -116,8 +123,12 @@ def pick_gallery(case_ids: Sequence[str], fg_dice: Sequence[float], loader: Load
     picks = worst + [i for i in reversed(order) if i not in worst][:n]
     for i in picks:
         image, ref, pred = loaded.pop(i) if i in loaded else loader(i)
+        unc = None if uncertainty is None else uncertainty(i)
+        if unc is not None and np.shape(unc) != np.shape(ref):
+            unc = None  # not this prediction's map: left out rather than drawn misaligned
         if volumetric:
-            items.append(_cut(case_ids[i], image, np.asarray(ref), np.asarray(pred), fg_dice[i]))
+            items.append(_cut(case_ids[i], image, np.asarray(ref), np.asarray(pred), fg_dice[i],
+                              unc))
         else:
-            items.append(GalleryItem(case_ids[i], image, ref, pred, fg_dice[i]))
+            items.append(GalleryItem(case_ids[i], image, ref, pred, fg_dice[i], 0, unc))
     return items

@@ -1,12 +1,14 @@
 """The gallery section: per case, the image, contours, error map and lesion verdicts.
 
 A 2D case is one row of panels; a volume shows its axial, coronal and sagittal planes
-through the structure and a slice scroller (:mod:`medunet.report.scroller`). Each case has an
+through the structure and a slice scroller (:mod:`medunet.report.scroller`). A case with an
+uncertainty map shows it as one more panel in each row and frame, with a colour bar. Each case has an
 anchor (``case-<row index>``) that its row of the per-case table links to, and links back.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -30,18 +32,21 @@ from medunet.report.raster import (
     FP_COLOUR,
     WRONG_CLASS_COLOUR,
     Window,
+    encode_png,
     intensity_window,
     shown_channels,
+    uncertainty_rgb,
 )
 from medunet.report.scroller import scroller
 
 if TYPE_CHECKING:  # the report renders the document; it never builds one
     from medunet.evaluation.document import MetricsDocument
 
-__all__ = ["MAX_MARK_ROWS", "gallery_section"]
+__all__ = ["MAX_MARK_ROWS", "UNCERTAINTY_TEXT", "gallery_section", "uncertainty_key"]
 
 #: lesion rows listed under a gallery case at most (all of them are in ``lesions.csv``)
 MAX_MARK_ROWS = 20
+UNCERTAINTY_TEXT = "uncertainty: normalised entropy over TTA flips, 0 = all agree"
 
 
 def _swatch(colour: str, text: str, kind: str = "solid") -> str:
@@ -96,8 +101,9 @@ def _plane(item: GalleryItem, masks: LesionMasks | None, axis: int, index: int,
     image = None if item.image is None else cut(np.asarray(item.image), channels)
     part = None if masks is None else LesionMasks(
         *(cut(m) for m in (masks.detected, masks.missed, masks.false_positive)))
+    unc = None if item.uncertainty is None else cut(np.asarray(item.uncertainty))
     return Slice(item.case_id, image, cut(np.asarray(item.ref)), cut(np.asarray(item.pred)), part,
-                 window)
+                 window, unc)
 
 
 def _slices(item: GalleryItem, masks: LesionMasks | None,
@@ -105,7 +111,8 @@ def _slices(item: GalleryItem, masks: LesionMasks | None,
     """The views of a case with their titles, and the axial index the scroller starts at."""
     ref, pred = np.asarray(item.ref), np.asarray(item.pred)
     if ref.ndim != 3:
-        return [Slice(item.case_id, item.image, ref, pred, masks)], [], 0
+        unc = None if item.uncertainty is None else np.asarray(item.uncertainty)
+        return [Slice(item.case_id, item.image, ref, pred, masks, None, unc)], [], 0
     if ref.shape != pred.shape:
         raise ValueError(f"case {item.case_id!r}: ref {ref.shape} and pred {pred.shape} must "
                          "be equal (Z, Y, X)")
@@ -118,6 +125,16 @@ def _slices(item: GalleryItem, masks: LesionMasks | None,
                                            if repeat > 1 else ""))
         start = index if axis == 0 else start
     return views, titles, start
+
+
+def uncertainty_key() -> str:
+    """The colour bar of the uncertainty panels (viridis, 0 left to 1 right) and its meaning."""
+    bar = np.repeat(uncertainty_rgb(np.linspace(0.0, 1.0, 128))[None], 10, axis=0)
+    data = base64.b64encode(encode_png(bar)).decode("ascii")
+    style = "display: inline; vertical-align: middle; margin: 0 .3em; width: 128px; height: 10px"
+    return (f'<p class="legend">0 <img class="colourbar" style="{style}" '
+            f'src="data:image/png;base64,{data}" alt="uncertainty colour scale, 0 to 1"> 1 '
+            f"— {html.escape(UNCERTAINTY_TEXT)}</p>\n")
 
 
 def _marks_table(marks: list[LesionMark]) -> str:
@@ -150,11 +167,14 @@ def _case(doc: MetricsDocument, item: GalleryItem, anchor: str, row: int | None,
         raise ValueError(err.args[0] if item.case_id in str(err)
                          else f"case {item.case_id!r}: {err}") from err
     back = f' <a class="back" href="#row-{row}">(row in the per-case table)</a>' if row is not None else ""
-    panels = "image, contours, errors" + (", lesions" if masks is not None else "")
+    panels = ("image, contours, errors" + (", lesions" if masks is not None else "")
+              + (", uncertainty" if item.uncertainty is not None else ""))
     head = (f'<h3 id="{anchor}">{html.escape(item.case_id)} — foreground Dice '
             f"{fmt(item.dice)}{back}</h3>\n")
     where = f"<p class=\"meta\">Panels: {panels}; rows: {', '.join(titles)}.</p>\n" if titles else ""
     body = head + where + img(strip, f"{item.case_id}: {panels}", cls="panels")
+    if item.uncertainty is not None:
+        body += uncertainty_key()
     if np.ndim(item.ref) == 3:
         body += scroller(item, anchor, masks, styles, start, window)
     if skipped:

@@ -5,7 +5,8 @@ opaque colour on top: reference contours solid and predicted contours dashed (on
 class; green and purple for a single class), false positives in orange and false negatives in
 sky blue (a pixel of one foreground class predicted as another in yellow), and, for lesion
 tasks, each reference lesion outlined green when detected and filled blue when missed, false
-positive components filled orange.
+positive components filled orange. Where the case has an uncertainty map, one more panel shows
+it in viridis over the fixed range 0..1 (:func:`~medunet.report.raster.uncertainty_rgb`).
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from medunet.report.raster import (
     outline,
     scale_for,
     to_rgb,
+    uncertainty_rgb,
 )
 
-__all__ = ["DETECTED_COLOUR", "PRED_COLOUR", "REF_COLOUR", "LesionMasks", "Panel", "Slice",
+__all__ = ["DEFAULT_PANELS", "DETECTED_COLOUR", "PRED_COLOUR", "REF_COLOUR", "LesionMasks", "Panel", "Slice",
            "class_styles", "error_masks", "hstack", "panel_strip", "panels", "vstack"]
 
 REF_COLOUR = "#009e73"  # bluish green
@@ -42,7 +44,9 @@ _MULTI_COLOURS = ("#0072b2", "#009e73", "#cc79a7", "#d55e00", "#ffffff", "#00000
 _GAP = 6  # white pixels between panels
 
 #: the panels a gallery row can show
-Panel = Literal["image", "contours", "errors", "overlay", "lesions"]
+Panel = Literal["image", "contours", "errors", "overlay", "lesions", "uncertainty"]
+#: the panels of a gallery row, those the slice has not ("lesions", "uncertainty") left out
+DEFAULT_PANELS: tuple[Panel, ...] = ("image", "contours", "errors", "lesions", "uncertainty")
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,18 @@ class Slice:
     #: intensities shown black and white (a volume's, so that its slices match); default:
     #: the slice's own 1st to 99th percentile
     window: Window | None = None
+    #: per-pixel uncertainty in [0, 1], (H, W), when the case has a map
+    uncertainty: np.ndarray | None = None
 
     def check(self) -> None:
-        """Raise ``ValueError`` naming the case when the label maps differ in shape."""
+        """Raise ``ValueError`` naming the case when the label maps (or the uncertainty map)
+        differ in shape."""
         if self.ref.ndim != 2 or self.ref.shape != self.pred.shape:
             raise ValueError(f"case {self.case_id!r}: ref {self.ref.shape} and pred "
                              f"{self.pred.shape} must be equal (H, W)")
+        if self.uncertainty is not None and np.shape(self.uncertainty) != self.ref.shape:
+            raise ValueError(f"case {self.case_id!r}: uncertainty map {np.shape(self.uncertainty)} "
+                             f"and ref {self.ref.shape} must be equal (H, W)")
 
 
 def class_styles(label_values: Sequence[int]) -> dict[int, str]:
@@ -120,7 +130,7 @@ def _lesion_panel(base: np.ndarray, lesions: LesionMasks, scale: Scale, width: i
 
 
 def panels(item: Slice, styles: dict[int, str], *,
-           which: Sequence[Panel] = ("image", "contours", "errors", "lesions")) -> list[np.ndarray]:
+           which: Sequence[Panel] = DEFAULT_PANELS) -> list[np.ndarray]:
     """The panels of one slice, drawn at display size.
 
     Parameters
@@ -129,9 +139,9 @@ def panels(item: Slice, styles: dict[int, str], *,
         Image and (H, W) label maps (and lesion masks for the "lesions" panel).
     styles : dict of int to str
         Contour colour per foreground label value (:func:`class_styles`).
-    which : sequence of {"image", "contours", "errors", "overlay", "lesions"}, optional
+    which : sequence of {"image", "contours", "errors", "overlay", "lesions", "uncertainty"}, optional
         The panels, in order; "overlay" draws the contours on the error map. "lesions" is
-        left out when the slice has no lesion masks.
+        left out when the slice has no lesion masks, "uncertainty" when it has no map.
 
     Returns
     -------
@@ -158,8 +168,10 @@ def panels(item: Slice, styles: dict[int, str], *,
             out.append(_errors(base, ref, pred))
         elif name == "overlay":
             out.append(_contours(_errors(base, ref, pred), ref, pred, styles, width))
-        elif item.lesions is not None:
+        elif name == "lesions" and item.lesions is not None:
             out.append(_lesion_panel(base, item.lesions, scale, width))
+        elif name == "uncertainty" and item.uncertainty is not None:
+            out.append(uncertainty_rgb(scale.apply(np.asarray(item.uncertainty))))
     return out
 
 
@@ -191,7 +203,7 @@ def vstack(images: Sequence[np.ndarray], gap: int = _GAP) -> np.ndarray:
 
 
 def panel_strip(rows: Sequence[Slice], styles: dict[int, str],
-                which: Sequence[Panel] = ("image", "contours", "errors", "lesions")) -> bytes:
+                which: Sequence[Panel] = DEFAULT_PANELS) -> bytes:
     """PNG of one row of :func:`panels` per slice (e.g. the three planes of a volume).
 
     Parameters

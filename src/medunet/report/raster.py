@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from PIL import Image
@@ -19,7 +20,7 @@ from scipy import ndimage
 
 __all__ = ["FN_COLOUR", "FP_COLOUR", "GREY_LEVELS", "MAX_SIDE", "MIN_SIDE", "WRONG_CLASS_COLOUR", "Scale",
            "Window", "dashed", "display_image", "encode_png", "fill", "hex_rgb", "intensity_window",
-           "outline", "scale_for", "shown_channels", "to_rgb"]
+           "outline", "scale_for", "shown_channels", "to_rgb", "UNCERTAINTY_LEVELS", "uncertainty_rgb"]
 
 #: largest side of a drawn panel: larger slices are subsampled by an integer stride
 MAX_SIDE = 256
@@ -34,6 +35,9 @@ FP_COLOUR = "#e69f00"
 FN_COLOUR = "#56b4e9"
 #: foreground in both, but of another class
 WRONG_CLASS_COLOUR = "#f0e442"
+#: colours of an uncertainty panel (viridis, 0 to 1 in equal steps): few enough that a frame
+#: with grey and overlay colours keeps a palette (see encode_png)
+UNCERTAINTY_LEVELS = 32
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:
@@ -120,6 +124,21 @@ def to_rgb(shown: np.ndarray) -> np.ndarray:
         steps = np.round(arr * (GREY_LEVELS - 1)) * (255.0 / (GREY_LEVELS - 1))
         return np.repeat(np.round(steps).astype(np.uint8)[..., None], 3, axis=2)
     return np.round(arr * 255.0).astype(np.uint8)
+
+
+@cache
+def _viridis() -> np.ndarray:
+    """(UNCERTAINTY_LEVELS, 3) uint8: viridis from 0 to 1 (only its colour table from matplotlib)."""
+    from matplotlib import colormaps
+
+    table = colormaps["viridis"](np.linspace(0.0, 1.0, UNCERTAINTY_LEVELS))[:, :3]
+    return np.asarray(np.round(table * 255.0), dtype=np.uint8)
+
+
+def uncertainty_rgb(values: np.ndarray) -> np.ndarray:
+    """(H, W) values, fixed range 0..1 (clipped, NaN as 0), as (H, W, 3) uint8 viridis."""
+    arr = np.clip(np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0), 0.0, 1.0)
+    return _viridis()[np.round(arr * (UNCERTAINTY_LEVELS - 1)).astype(np.intp)]
 
 
 def outline(mask: np.ndarray, width: int = 1) -> np.ndarray:

@@ -5,7 +5,8 @@ Frames are the axial slices that matter: those with reference or predicted foreg
 ``MAX_FRAMES`` spread evenly over them and fewer when they would take more than
 ``FRAME_BYTES``, each subsampled in-plane to at most :data:`~medunet.report.raster.MAX_SIDE`
 pixels (with 128 grey levels and a palette, see :func:`~medunet.report.raster.encode_png`). A frame shows the image with the error colours
-and both contours, and beside it the lesion verdicts for lesion tasks. The frames travel as
+and both contours, and beside it the lesion verdicts for lesion tasks and the uncertainty map
+where the case has one. The frames travel as
 JSON data in the page; :data:`SCRIPT` swaps them into the ``<img>``. Without JavaScript the
 page shows the first frame shown (the slice through the structure) and says so.
 """
@@ -52,15 +53,18 @@ def frame_slices(ref: np.ndarray, pred: np.ndarray, max_frames: int = MAX_FRAMES
 
 def _frame(item: GalleryItem, z: int, lesions: LesionMasks | None,
            styles: dict[int, str], window: Window | None) -> bytes:
-    """PNG of axial slice ``z`` (in the item's arrays): overlay, and lesions when given."""
+    """PNG of axial slice ``z`` (in the item's arrays): overlay, and lesions and uncertainty
+    when given."""
     marks = None
     if lesions is not None:
         marks = LesionMasks(*(take(m, 0, z) for m in (lesions.detected, lesions.missed,
                                                       lesions.false_positive)))
     image = None if item.image is None else take(np.asarray(item.image), 0, z,
                                                   channels=np.ndim(item.image) == 4)
-    view = Slice(item.case_id, image, take(item.ref, 0, z), take(item.pred, 0, z), marks, window)
-    return encode_png(hstack(panels(view, styles, which=("overlay", "lesions"))))
+    unc = None if item.uncertainty is None else take(np.asarray(item.uncertainty), 0, z)
+    view = Slice(item.case_id, image, take(item.ref, 0, z), take(item.pred, 0, z), marks, window,
+                 unc)
+    return encode_png(hstack(panels(view, styles, which=("overlay", "lesions", "uncertainty"))))
 
 
 def scroller(item: GalleryItem, anchor: str, lesions: LesionMasks | None,
