@@ -98,16 +98,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from medunet.export import export_bundle, export_onnx
+    from medunet.export import BundleResult, export_model
 
-    if args.format == "bundle":
-        bundle = export_bundle(args.run, args.out, checkpoint=args.checkpoint, onnx=args.with_onnx,
-                               opset=args.opset)
-        parity = ("" if bundle.onnx_max_abs_diff is None else
-                  f"; embedded ONNX parity max |logit difference| {bundle.onnx_max_abs_diff:.2e}")
-        print(f"wrote {bundle.model} ({len(bundle.entries)} entries){parity}")
+    extra = {"onnx": args.with_onnx} if args.format == "bundle" else {}
+    res = export_model(args.run, args.out, format=args.format, checkpoint=args.checkpoint,
+                       opset=args.opset, **extra)
+    if isinstance(res, BundleResult):
+        parity = ("" if res.onnx_max_abs_diff is None else
+                  f"; embedded ONNX parity max |logit difference| {res.onnx_max_abs_diff:.2e}")
+        print(f"wrote {res.model} ({len(res.entries)} entries){parity}")
         return 0
-    res = export_onnx(args.run, args.out, checkpoint=args.checkpoint, opset=args.opset)
     print(f"wrote {res.model} and {res.sidecar.name} (opset {res.opset}); parity with PyTorch: "
           f"max |logit difference| {res.max_abs_diff:.2e}")
     return 0
@@ -177,7 +177,7 @@ def _add_export(sub: SubParsers) -> None:
     p = sub.add_parser("export", help="export a run's model to ONNX or a one-file .medunet bundle "
                                       "(checked against PyTorch)")
     p.add_argument("run", type=Path, help="run folder (or a .pt checkpoint)")
-    p.add_argument("--format", default="onnx", choices=["onnx", "bundle"],
+    p.add_argument("--format", default="onnx",
                    help="onnx (+ model.onnx.json sidecar) or bundle (one .medunet archive that "
                         "predict and evaluate take like a run folder)")
     p.add_argument("--out", type=Path, required=True, help="file to write, e.g. model.onnx or "
