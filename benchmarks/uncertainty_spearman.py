@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = {r["seed"]: r for r in datasets.get(name, {}).get("runs", [])}
         for seed in args.seeds:
             r = one_run(args.data_root / name, seed, args.epochs, args.iterations, args.work, args.reuse)
+            if r["train_seconds"] is None and seed in runs:  # reused: keep the training time measured
+                r["train_seconds"] = runs[seed]["train_seconds"]
             runs[seed] = r
             ordered = [runs[s] for s in sorted(runs)]
             datasets[name] = {"summary": summarize(ordered), "runs": ordered}

@@ -100,3 +100,12 @@ def test_no_snap_masks_reaches_inspect_and_training(tmp_path: Path) -> None:
     assert _train_config(args).data.snap_masks is False
     args = build_parser().parse_args(["train", str(tmp_path / "data"), "--out", str(tmp_path / "r")])
     assert _train_config(args).data.snap_masks is True
+
+
+def test_a_folder_predicted_with_uncertainty_evaluates_as_it_is(run: Path, tmp_path: Path) -> None:
+    data = run.parent / "data" / "val"
+    assert main(["predict", str(run), str(data / "images"), "--out", str(tmp_path / "p"),
+                 "--uncertainty"]) == 0
+    assert main(["evaluate", str(tmp_path / "p"), str(data / "masks"), "--out", str(tmp_path / "ev"),
+                 "--bootstrap", "0"]) == 0
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["num_cases"] == 3
