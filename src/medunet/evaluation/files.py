@@ -30,7 +30,7 @@ from medunet.evaluation.groups import GroupSpec, resolve_groups
 from medunet.evaluation.intervals import BootstrapOptions
 from medunet.evaluation.lesions import LesionSettings
 from medunet.io import ImageMeta, case_stem, geometry_difference, is_supported, read_mask
-from medunet.io.meta import array_spacing
+from medunet.io.meta import UNCERTAINTY_SUFFIX, array_spacing
 from medunet.io.raster import RASTER_SUFFIXES
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def _mask_files(folder: Path, problems: list[Problem]) -> list[Path]:
     """The mask files of ``folder``; other tools' side files (JSON, ``.npz``, ``.pkl``, ...) and
     medunet's own ``<case>_uncertainty.*`` maps are skipped, unreadable entries stay problems."""
     found: list[Problem] = []
-    files = [f for f in _files(folder, found) if not case_stem(f).endswith("_uncertainty")]
+    files = [f for f in _files(folder, found) if not case_stem(f).endswith(UNCERTAINTY_SUFFIX)]
     # a regular file of an unknown type is a side file, not a broken mask
     side = [p for p in found if p.path.is_file() and not is_supported(p.path)]
     problems.extend(p for p in found if p not in side)

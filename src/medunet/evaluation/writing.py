@@ -19,6 +19,7 @@ from medunet.evaluation.document import MetricsDocument
 from medunet.evaluation.lesion_doc import LESION_CSV_COLUMNS, lesion_counts, lesion_csv_rows
 from medunet.io import case_stem, read_image, read_mask
 from medunet.io.atomic import atomic_write_text
+from medunet.io.meta import UNCERTAINTY_SUFFIX
 
 if TYPE_CHECKING:
     from medunet.report.extras import ReportExtras
@@ -28,9 +29,6 @@ log = logging.getLogger(__name__)
 
 _PER_CLASS_COLUMNS = ("dice", "iou", "ref_pixels", "pred_pixels")
 _LESION_COLUMNS = ("tp", "fp", "fn")
-#: an uncertainty map is ``<stem>_uncertainty.<ext>`` beside the mask ``<stem>.<ext>``
-#: (as :func:`medunet.inference.outputs.write_uncertainty` names it)
-_UNCERTAINTY_SUFFIX = "_uncertainty"
 
 
 def write_evaluation(
@@ -144,7 +142,7 @@ def uncertainty_file(files: CaseFiles) -> Path | None:
     if files.uncertainty is not None:
         return files.uncertainty
     pred = Path(files.pred)
-    stem = case_stem(pred) + _UNCERTAINTY_SUFFIX
+    stem = case_stem(pred) + UNCERTAINTY_SUFFIX
     found = sorted(p for p in pred.parent.iterdir()
                    if p.name.startswith(f"{stem}.") and p.is_file() and case_stem(p) == stem)
     return found[0] if found else None

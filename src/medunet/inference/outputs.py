@@ -20,13 +20,13 @@ from medunet.io import (
     write_volume,
 )
 from medunet.io.atomic import atomic_path
+from medunet.io.meta import UNCERTAINTY_SUFFIX
 from medunet.io.raster import write_raster
 
 #: overlay colours per foreground class (RGB)
 PALETTE = np.array([[0, 0, 0], [255, 64, 64], [64, 200, 64], [64, 128, 255], [255, 200, 0],
                     [200, 64, 255], [0, 220, 220]], dtype=np.float32)
 #: an uncertainty map is named ``<stem>_uncertainty.<ext>`` beside the mask ``<stem>.<ext>``
-UNCERTAINTY_SUFFIX = "_uncertainty"
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,8 @@ def array_spacing(meta: ImageMeta) -> tuple[float, ...]:
     sp = tuple(float(s) for s in meta.spacing[: meta.ndim])
     # volume formats store physical (x, y, z) order, the reverse of the array's axes
     return tuple(reversed(sp)) if meta.mode == "volume" else sp
+
+
+#: stem ending of the per-voxel uncertainty maps written beside predicted masks
+#: (``<case>_uncertainty.<ext>``); evaluation skips them when it pairs masks
+UNCERTAINTY_SUFFIX = "_uncertainty"
