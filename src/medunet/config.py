@@ -10,13 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import types
-import typing
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from medunet.config_values import build, parse_value
 from medunet.models.architecture import ModelConfig
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
@@ -44,6 +43,13 @@ class DataConfig:
         Training patch ``(H, W)``; default: planned from the median image size.
     snap_masks : bool
         Snap lossy (JPEG) masks to their nearest label levels (``False``: refuse them).
+    group_by : str, optional
+        Regular expression on the case ids whose first capturing group names the case's group
+        (patient, volume), e.g. ``'^(brain\\d+)_'``; validation and folds hold out whole groups.
+        Default: ``dataset.json`` ``"groups"``, else a slice-name rule (``brain1_z012`` -> ``brain1``).
+    context_slices : int, optional
+        2.5D: neighbouring slices on each side given as extra channels when a 2D network runs
+        on volumes; default: planned.
     """
 
     root: str = ""
@@ -53,6 +59,8 @@ class DataConfig:
     normalization: Literal["auto", "zscore", "zscore_nonzero", "ct", "none"] = "auto"
     patch_size: list[int] | None = None
     snap_masks: bool = True
+    group_by: str | None = None
+    context_slices: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.val_fraction < 1.0:
@@ -62,6 +70,8 @@ class DataConfig:
                              f"or 'none', got {self.normalization!r}")
         if self.patch_size is not None and any(int(p) < 8 for p in self.patch_size):
             raise ValueError(f"data.patch_size must be >= 8 per axis, got {self.patch_size}")
+        if self.context_slices is not None and not 0 <= self.context_slices <= 8:
+            raise ValueError(f"data.context_slices must be in 0..8, got {self.context_slices}")
 
 
 @dataclass(frozen=True)
@@ -113,11 +123,22 @@ class TrainConfig:
     device : {"auto", "cpu", "cuda", "mps"}
     amp : bool
         Mixed precision on CUDA (bf16 where supported).
-    foreground_fraction : float
-        Share of patches centred on a foreground pixel.
+    foreground_fraction : float, optional
+        Share of patches centred on foreground; default: planned (0.33, more for small lesions).
     batch_dice : bool
         Soft Dice over the whole batch (stable) or per sample (small structures weigh as much as
         large ones, matching the mean-over-cases metric).
+    folds : int
+        ``K > 1``: K-fold cross-validation over train+val (whole groups per fold), the K models
+        ensembled at prediction; 1: one training/validation split.
+    sampling : {"auto", "pixel", "lesion"}
+        Foreground oversampling per foreground pixel or per lesion (connected component: each
+        lesion equally likely); ``auto``: planned from the lesion sizes.
+    deep_supervision : bool, optional
+        Loss on the decoder's lower resolutions too; default: planned.
+    postprocess : bool
+        Choose the foreground threshold and component post-processing on validation (kept only
+        where validation Dice rises and no class falls).
     """
 
     epochs: int = 200
@@ -131,8 +152,12 @@ class TrainConfig:
     seed: int = 0
     device: Device = "auto"
     amp: bool = True
-    foreground_fraction: float = 0.33
+    foreground_fraction: float | None = None
     batch_dice: bool = True
+    folds: int = 1
+    sampling: Literal["auto", "pixel", "lesion"] = "auto"
+    deep_supervision: bool | None = None
+    postprocess: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
@@ -146,6 +171,12 @@ class TrainConfig:
             raise ValueError(f"train.lr must be > 0, got {self.lr}")
         if self.device not in ("auto", "cpu", "cuda", "mps"):
             raise ValueError(f"train.device must be auto, cpu, cuda or mps, got {self.device!r}")
+        if self.foreground_fraction is not None and not 0.0 <= self.foreground_fraction <= 1.0:
+            raise ValueError(f"train.foreground_fraction must be in [0, 1], got {self.foreground_fraction}")
+        if self.folds < 1:
+            raise ValueError(f"train.folds must be >= 1, got {self.folds}")
+        if self.sampling not in ("auto", "pixel", "lesion"):
+            raise ValueError(f"train.sampling must be auto, pixel or lesion, got {self.sampling!r}")
 
 
 @dataclass(frozen=True)
@@ -167,7 +198,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
         """Build from nested plain data; unknown keys raise ``ValueError`` naming the key."""
-        return _build(cls, data, "")
+        return build(cls, data, "")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Config:
@@ -207,80 +238,5 @@ class Config:
             if parts[-1] not in node:
                 raise ValueError(f"--set {key}: unknown config key {parts[-1]!r}; known: "
                                  + ", ".join(sorted(node)))
-            node[parts[-1]] = _parse_value(raw)
+            node[parts[-1]] = parse_value(raw)
         return Config.from_dict(data)
-
-
-def _parse_value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        if raw.lower() in ("none", "null"):
-            return None
-        return raw
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    if not isinstance(data, dict):
-        raise ValueError(f"config {prefix or 'root'}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown config key {prefix + unknown[0]!r}; known: {', '.join(sorted(known))}")
-    kwargs = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, f"{prefix}{name}.")  # type: ignore[arg-type]
-        else:
-            kwargs[name] = _coerce(value, hint, prefix + name)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"config {prefix or 'root'}: {exc}") from exc
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    """Check and convert a JSON value to the field's annotated type."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _coerce(value, a, key)
-            except ValueError as exc:
-                errors.append(str(exc))
-        raise ValueError(errors[0] if errors else f"{key}: bad value {value!r}")
-    if origin is Literal:
-        if value not in args:
-            raise ValueError(f"{key}: expected one of {list(args)}, got {value!r}")
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, list | tuple):
-            raise ValueError(f"{key}: expected a list, got {value!r}")
-        inner = args[0] if args else Any
-        items = [_coerce(v, inner, key) for v in value]
-        return tuple(items) if origin is tuple else items
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"{key}: expected true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{key}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{key}: expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ValueError(f"{key}: expected a string, got {value!r}")
-        return value
-    return value

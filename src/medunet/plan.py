@@ -41,6 +41,23 @@ class Plan:
     batch_size : int
     intensity : dict
         Statistics the normalisation needs at inference (CT: per-channel clip window, mean, std).
+    context_slices : int
+        2.5D: slices on each side of a slice given as extra channels (slicewise plans only);
+        ``network.in_channels`` is then ``channels * (2 * context_slices + 1)``.
+    regime : {"default", "small_structures"}
+        Chosen from the fingerprint's lesion sizes and foreground share.
+    sampling : {"pixel", "lesion"}
+        Foreground patches centred on a random foreground pixel, or on a random lesion
+        (connected component) first, so that each lesion is equally likely.
+    foreground_fraction : float
+        Share of training patches centred on foreground.
+    loss : str
+        Training loss (see :mod:`medunet.losses`).
+    deep_supervision : bool
+        Loss on the decoder's lower resolutions too.
+    calibration : dict
+        What sized the plan to the budget and device: measured seconds per step, steps in the
+        budget, the step target, the candidates tried (empty when not calibrated).
     """
 
     patch_size: tuple[int, ...]
@@ -51,6 +68,13 @@ class Plan:
     data_dims: int = 2
     batch_size: int = BATCH_2D
     intensity: dict[str, list[float]] = field(default_factory=dict)
+    context_slices: int = 0
+    regime: str = "default"
+    sampling: str = "pixel"
+    foreground_fraction: float = 0.33
+    loss: str = "dice_ce"
+    deep_supervision: bool = False
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     @property
     def slicewise(self) -> bool:
@@ -61,13 +85,22 @@ class Plan:
         return {"patch_size": list(self.patch_size), "network": asdict(self.network),
                 "normalization": self.normalization, "median_shape": list(self.median_shape),
                 "spacing": list(self.spacing), "data_dims": self.data_dims,
-                "batch_size": self.batch_size, "intensity": dict(self.intensity)}
+                "batch_size": self.batch_size, "intensity": dict(self.intensity),
+                "context_slices": self.context_slices, "regime": self.regime,
+                "sampling": self.sampling, "foreground_fraction": self.foreground_fraction,
+                "loss": self.loss, "deep_supervision": self.deep_supervision,
+                "calibration": dict(self.calibration)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Plan:
+        # keys added later have defaults, so plans of older runs still load
         return cls(tuple(d["patch_size"]), UNetConfig(**d["network"]), str(d["normalization"]),
                    tuple(d["median_shape"]), tuple(d.get("spacing", ())), int(d.get("data_dims", 2)),
-                   int(d.get("batch_size", BATCH_2D)), dict(d.get("intensity", {})))
+                   int(d.get("batch_size", BATCH_2D)), dict(d.get("intensity", {})),
+                   int(d.get("context_slices", 0)), str(d.get("regime", "default")),
+                   str(d.get("sampling", "pixel")), float(d.get("foreground_fraction", 0.33)),
+                   str(d.get("loss", "dice_ce")), bool(d.get("deep_supervision", False)),
+                   dict(d.get("calibration", {})))
 
 
 def _round_up(v: int, m: int) -> int:
@@ -153,4 +186,6 @@ def make_plan(fingerprint: DatasetFingerprint, labels: LabelSet, config: Config,
     batch = config.train.batch_size or (BATCH_2D if dims == 2 else BATCH_3D)
     scheme = choose_scheme(config.data.normalization, Path(config.data.root),
                            fingerprint.intensity_min, fingerprint.zero_fraction)
-    return Plan(patch, net, scheme, median, spacing, data_dims, batch)
+    fg = config.train.foreground_fraction
+    return Plan(patch, net, scheme, median, spacing, data_dims, batch,
+                foreground_fraction=0.33 if fg is None else fg)

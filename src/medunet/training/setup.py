@@ -153,7 +153,7 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, Datas
         state = TrainState(**ckpt["state"], rows=[LogRow.from_columns(c) for c in ckpt["log"]])
         log.info("resuming from epoch %d, step %d", state.epoch, state.iteration)
     patches = to_slices(train_data, seed) if plan.slicewise else train_data
-    sampler = PatchSampler(patches, plan.patch_size, plan.batch_size, cfg.train.foreground_fraction, gen)
+    sampler = PatchSampler(patches, plan.patch_size, plan.batch_size, plan.foreground_fraction, gen)
     iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS, math.ceil(len(patches) / plan.batch_size))
     binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
     run = Run(cfg, run_dir, plan, device, model, opt, gen, sampler, state, list(val_cases), val_data,
