@@ -136,6 +136,8 @@ class TrainConfig:
         lesion equally likely); ``auto``: planned from the lesion sizes.
     deep_supervision : bool, optional
         Loss on the decoder's lower resolutions too; default: planned.
+    loss : str
+        Training loss by name (see :mod:`medunet.losses`); ``auto``: planned.
     postprocess : bool
         Choose the foreground threshold and component post-processing on validation (kept only
         where validation Dice rises and no class falls).
@@ -157,6 +159,7 @@ class TrainConfig:
     folds: int = 1
     sampling: Literal["auto", "pixel", "lesion"] = "auto"
     deep_supervision: bool | None = None
+    loss: str = "auto"
     postprocess: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
