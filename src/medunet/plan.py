@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,12 @@ from medunet.data.labels import LabelSet
 from medunet.data.normalize import choose_scheme
 from medunet.data.resample import is_anisotropic, resampled_shape, target_spacing
 from medunet.models import UNetConfig
+from medunet.models.architecture import DEFAULT_DEPTH
+from medunet.planning.device_profile import DeviceProfile
+from medunet.planning.regime import choose_regime, recipe
+from medunet.planning.sizing import context_slices, is_sized, size_network
+
+log = logging.getLogger(__name__)
 
 #: training patches above this many pixels/voxels are shrunk (keeps a CPU step around a second)
 MAX_PATCH_PIXELS_2D = 256 * 256
@@ -136,22 +143,53 @@ def _patch(config: Config, median: tuple[int, ...], dims: int) -> tuple[int, ...
 
 def _depth(config: Config, patch: Sequence[int]) -> int:
     """``model.depth``, lowered until the bottleneck keeps ``MIN_BOTTLENECK`` pixels per side."""
-    depth = config.model.depth
+    depth = config.model.depth or DEFAULT_DEPTH
     while depth > 2 and math.ceil(min(patch) / 2 ** (depth - 1)) < MIN_BOTTLENECK:
         depth -= 1
     return depth
 
 
-def make_plan(fingerprint: DatasetFingerprint, labels: LabelSet, config: Config, *,
-              accelerated: bool = False) -> Plan:
-    """Choose spacing, network dimensionality, patch size, depth, batch size and normalisation.
+def _legacy_network(config: Config, median: tuple[int, ...], dims: int, in_channels: int,
+                    num_classes: int) -> tuple[UNetConfig, tuple[int, ...], int]:
+    """Network, patch and batch without a budget on the CPU: the median image, CPU patch limits."""
+    patch = _patch(config, median, dims)
+    net = UNetConfig.resolve(config.model, in_channels=in_channels, num_classes=num_classes,
+                             spatial_dims=dims, depth=_depth(config, patch))
+    batch = config.train.batch_size or (BATCH_2D if dims == 2 else BATCH_3D)
+    return net, tuple(_round_up(p, net.divisor) for p in patch), batch
 
-    Volumes are resampled to the median spacing; the patch covers the median resampled image
-    (up to a size that keeps a CPU step near a second; a 2D network on volumes takes the
-    in-plane, trailing axes), and the bottleneck keeps at least ``MIN_BOTTLENECK`` pixels per
-    side. ``config.data.patch_size``, ``config.data.normalization``, ``config.model`` and
-    ``config.train.batch_size`` are honoured; ``auto`` normalisation reads
-    ``config.data.root``'s ``dataset.json`` for the modality.
+
+def _log_plan(plan: Plan, fingerprint: DatasetFingerprint) -> None:
+    fractions = fingerprint.class_fractions
+    why = (f"budget {plan.calibration.get('budget_minutes')} min: "
+           f"{plan.calibration.get('seconds_per_step')} s/step, "
+           f"{plan.calibration.get('steps_in_budget')} steps (target {plan.calibration.get('target_steps')})"
+           if plan.calibration else "no budget on the CPU: the median image within the CPU limits")
+    log.info("planned %dD network%s, widths %s, patch %s, batch %d (%s); regime %s (smallest class "
+             "%.2f %% of pixels, %d/%d cases with foreground): %s sampling, foreground fraction %.2f",
+             plan.network.spatial_dims, " on slices" if plan.slicewise else "", plan.network.widths,
+             plan.patch_size, plan.batch_size, why, plan.regime,
+             100 * min(fractions.values(), default=0.0), fingerprint.cases_with_foreground,
+             fingerprint.num_cases, plan.sampling, plan.foreground_fraction)
+
+
+def make_plan(fingerprint: DatasetFingerprint, labels: LabelSet, config: Config, *,
+              accelerated: bool = False, device: DeviceProfile | None = None,
+              val_cases: int | None = None) -> Plan:
+    """Choose spacing, network, patch, batch, normalisation and the training recipe.
+
+    Volumes are resampled to the median spacing. Without a time budget on the CPU (or without
+    a ``device`` profile) the patch covers the median resampled image up to a size that keeps a
+    CPU step near a second (a 2D network on volumes takes the in-plane, trailing axes), and the
+    bottleneck keeps at least ``MIN_BOTTLENECK`` pixels per side. With ``train.time_budget`` or
+    an accelerator ``device``, the network, patch and batch come from a ladder of candidates
+    timed on the device (:mod:`medunet.planning`): the largest that trains
+    ``TARGET_STEPS`` steps in the budget (or, without a budget, that fits the memory).
+    ``config.data.patch_size``, ``config.data.normalization``, the ``config.model`` fields that
+    are set, ``config.train.batch_size`` and the explicit recipe fields are honoured; ``auto``
+    normalisation reads ``config.data.root``'s ``dataset.json`` for the modality. The regime
+    (:data:`medunet.planning.regime.REGIMES`) follows the lesion sizes and foreground share;
+    slicewise plans get ``context_slices`` neighbours per side as extra channels.
 
     Parameters
     ----------
@@ -162,6 +200,11 @@ def make_plan(fingerprint: DatasetFingerprint, labels: LabelSet, config: Config,
     config : Config
     accelerated : bool
         Training runs on a GPU; only then do volumes get a 3D network by default.
+    device : DeviceProfile, optional
+        The training device (:func:`medunet.planning.device_profile.profile_for`); needed for
+        sizing to the budget. An accelerator profile implies ``accelerated``.
+    val_cases : int, optional
+        Validation cases (for the validation share of the budget); default: from ``data.val_fraction``.
 
     Returns
     -------
@@ -171,21 +214,27 @@ def make_plan(fingerprint: DatasetFingerprint, labels: LabelSet, config: Config,
     Raises
     ------
     ValueError
-        ``model.spatial_dims`` above the data's, or ``data.patch_size`` of the wrong length.
+        ``model.spatial_dims`` above the data's, ``data.patch_size`` of the wrong length, or
+        ``data.context_slices`` on a plan that is not slicewise.
     """
     data_dims = fingerprint.data_dims
     spacing = target_spacing(fingerprint.spacings)
     median = median_shape([resampled_shape(s, sp, spacing)
                            for s, sp in zip(fingerprint.shapes, fingerprint.spacings, strict=True)])
-    dims = _spatial_dims(config, data_dims, spacing, accelerated)
-    patch = _patch(config, median, dims)
-    net = UNetConfig.resolve(config.model, in_channels=fingerprint.channels,
-                             num_classes=labels.num_classes, spatial_dims=dims,
-                             depth=_depth(config, patch))
-    patch = tuple(_round_up(p, net.divisor) for p in patch)
-    batch = config.train.batch_size or (BATCH_2D if dims == 2 else BATCH_3D)
+    dims = _spatial_dims(config, data_dims, spacing, accelerated or bool(device and device.accelerated))
+    context = context_slices(config, slicewise=data_dims == 3 and dims == 2)
+    channels, classes = fingerprint.channels * (2 * context + 1), labels.num_classes
+    calibration: dict[str, object] = {}
+    if device is not None and is_sized(config, device):
+        net, patch, batch, calibration = size_network(
+            config, median, dims, in_channels=channels, num_classes=classes, device=device,
+            n_train=fingerprint.num_cases, n_val=val_cases)
+    else:
+        net, patch, batch = _legacy_network(config, median, dims, channels, classes)
     scheme = choose_scheme(config.data.normalization, Path(config.data.root),
                            fingerprint.intensity_min, fingerprint.zero_fraction)
-    fg = config.train.foreground_fraction
-    return Plan(patch, net, scheme, median, spacing, data_dims, batch,
-                foreground_fraction=0.33 if fg is None else fg)
+    regime = choose_regime(fingerprint)
+    plan = Plan(patch, net, scheme, median, spacing, data_dims, batch, context_slices=context,
+                regime=regime, calibration=calibration, **recipe(regime, config))
+    _log_plan(plan, fingerprint)
+    return plan

@@ -14,7 +14,9 @@ def test_one_set_of_defaults() -> None:
     chosen = [f.name for f in fields(ModelConfig) if f.name != "spatial_dims"]
     assert chosen == ["depth", "base_width", "max_width", "norm", "dropout"]
     net = UNetConfig()
-    assert all(getattr(net, name) == getattr(ModelConfig(), name) for name in chosen)
+    # depth and widths left to the plan (None in ModelConfig) resolve to UNetConfig's defaults
+    assert UNetConfig.resolve(ModelConfig(), in_channels=1, num_classes=2, spatial_dims=2) == net
+    assert all(getattr(ModelConfig(), name) in (None, getattr(net, name)) for name in chosen)
     assert Config().model == ModelConfig()
     assert (net.depth, net.base_width, net.max_width, net.norm, net.dropout) == (5, 16, 256, "batch", 0.0)
 

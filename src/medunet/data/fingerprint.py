@@ -14,11 +14,13 @@ change how a network is planned (as in nnU-Net's dataset fingerprint).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy import ndimage
 
 
 class CaseArrays(Protocol):
@@ -52,6 +54,14 @@ class DatasetFingerprint:
         ``(mask value, pixel count)`` over every case, ascending by value.
     cases_with_foreground : int
         Cases whose mask has a non-zero pixel.
+    lesion_sizes : tuple of (int, tuple of int)
+        Per foreground class ``(value, sizes)``: the pixel/voxel counts of its connected
+        components (full connectivity: diagonal neighbours join) over every case, ascending.
+    lesion_volumes : tuple of (int, tuple of float)
+        The same components in mm^2 (images) or mm^3 (volumes): pixel count x product of the
+        case's spacing, ascending.
+    lesions_per_case : tuple of (int, tuple of int)
+        Per foreground class ``(value, counts)``: its number of components in each case, in case order.
     """
 
     shapes: tuple[tuple[int, ...], ...]
@@ -64,6 +74,9 @@ class DatasetFingerprint:
     zero_fractions: tuple[float, ...]
     label_pixels: tuple[tuple[int, int], ...]
     cases_with_foreground: int
+    lesion_sizes: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    lesion_volumes: tuple[tuple[int, tuple[float, ...]], ...] = ()
+    lesions_per_case: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     @property
     def num_cases(self) -> int:
@@ -90,6 +103,23 @@ class DatasetFingerprint:
         total = sum(n for _, n in self.label_pixels)
         return sum(n for v, n in self.label_pixels if v != 0) / total if total else 0.0
 
+    @property
+    def class_fractions(self) -> dict[int, float]:
+        """Per foreground class value, its share of all mask pixels (0.0 for a declared-absent class)."""
+        total = sum(n for _, n in self.label_pixels)
+        return {v: (n / total if total else 0.0) for v, n in self.label_pixels if v != 0}
+
+    @property
+    def foreground_case_share(self) -> float:
+        """Share of the cases whose mask has foreground."""
+        return self.cases_with_foreground / self.num_cases if self.num_cases else 0.0
+
+    @property
+    def median_lesion_share(self) -> dict[int, float]:
+        """Per foreground class, its median component size as a share of the median image's pixels."""
+        pixels = math.prod(self.median_shape)
+        return {v: float(np.median(sizes)) / pixels for v, sizes in self.lesion_sizes if sizes}
+
 
 def median_shape(shapes: Sequence[Sequence[int]]) -> tuple[int, ...]:
     """Per axis, the median of ``shapes`` (the upper one for an even count)."""
@@ -107,6 +137,35 @@ def _check_cases(cases: Sequence[CaseArrays]) -> None:
             raise ValueError(f"case {c.case_id}: image is {c.image.shape} (C, *S) but case "
                              f"{first.case_id} is {first.image.shape}; convert the images to one "
                              "channel count and dimensionality")
+
+
+def lesion_sizes(mask: np.ndarray, value: int) -> np.ndarray:
+    """Pixel counts of the connected components of ``mask == value`` (full connectivity).
+
+    >>> lesion_sizes(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 0], [1, 1, 0]]), 1).tolist()
+    [2, 2]
+    """
+    structure = ndimage.generate_binary_structure(mask.ndim, mask.ndim)
+    labelled, n = ndimage.label(mask == value, structure=structure)
+    return np.bincount(labelled.ravel(), minlength=n + 1)[1:]
+
+
+def _lesion_facts(cases: Sequence[CaseArrays], values: Sequence[int]) -> dict[str, tuple]:
+    """The ``lesion_*`` fields of :class:`DatasetFingerprint` for the foreground ``values``."""
+    sizes: dict[int, list[int]] = {v: [] for v in values}
+    volumes: dict[int, list[float]] = {v: [] for v in values}
+    per_case: dict[int, list[int]] = {v: [] for v in values}
+    for c in cases:
+        unit = math.prod(float(s) for s in c.spacing)
+        present = set(np.unique(c.mask).tolist())
+        for v in values:
+            found = lesion_sizes(c.mask, v) if v in present else np.zeros(0, np.int64)
+            sizes[v] += found.tolist()
+            volumes[v] += (found * unit).tolist()
+            per_case[v].append(len(found))
+    return {"lesion_sizes": tuple((v, tuple(sorted(int(n) for n in sizes[v]))) for v in values),
+            "lesion_volumes": tuple((v, tuple(sorted(float(x) for x in volumes[v]))) for v in values),
+            "lesions_per_case": tuple((v, tuple(per_case[v])) for v in values)}
 
 
 def fingerprint_cases(cases: Sequence[CaseArrays]) -> DatasetFingerprint:
@@ -152,4 +211,5 @@ def fingerprint_cases(cases: Sequence[CaseArrays]) -> DatasetFingerprint:
         zero_fractions=tuple(float((c.image == 0).all(axis=0).mean()) for c in cases),
         label_pixels=tuple(sorted(counts.items())),
         cases_with_foreground=sum(int((c.mask > 0).any()) for c in cases),
+        **_lesion_facts(cases, [v for v in sorted(counts) if v != 0]),
     )

@@ -16,6 +16,8 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 Norm = Literal["batch", "instance", "group"]
+#: what a network gets for the ``model`` fields left to the plan when nothing sizes them
+DEFAULT_DEPTH, DEFAULT_BASE_WIDTH, DEFAULT_MAX_WIDTH = 5, 16, 256
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,15 @@ class ModelConfig:
     spatial_dims : {2, 3}, optional
         ``None`` lets the plan choose: 2 for 2D images and for anisotropic (thick-slice)
         volumes, which are then trained slice by slice; 3 for other volumes on an accelerator.
-    depth : int
+    depth : int, optional
         Resolution levels (2..8); the plan lowers it when the patch is too small for the
         bottleneck. Input sizes must be divisible by ``2 ** (depth - 1)`` (the predictor pads).
-    base_width : int
-        Channels at full resolution; doubled per level up to ``max_width``.
-    max_width : int
+        ``None`` (default): planned (5 on the CPU without a time budget).
+    base_width : int, optional
+        Channels at full resolution; doubled per level up to ``max_width``. ``None``: planned
+        (16 on the CPU without a time budget).
+    max_width : int, optional
+        ``None``: planned (256 on the CPU without a time budget).
     norm : {"batch", "instance", "group"}
     dropout : float
         Dropout probability inside the two deepest encoder blocks (0 disables).
@@ -44,18 +49,20 @@ class ModelConfig:
     """
 
     spatial_dims: int | None = None
-    depth: int = 5
-    base_width: int = 16
-    max_width: int = 256
+    # None = planned (the time budget and the device size the network); set = the user's choice
+    depth: int | None = None
+    base_width: int | None = None
+    max_width: int | None = None
     norm: Norm = "batch"
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.spatial_dims not in (None, 2, 3):
             raise ValueError(f"model.spatial_dims must be 2 or 3, got {self.spatial_dims}")
-        if not 2 <= self.depth <= 8:
+        if self.depth is not None and not 2 <= self.depth <= 8:
             raise ValueError(f"model.depth must be in 2..8, got {self.depth}")
-        if self.base_width < 1 or self.max_width < self.base_width:
+        base, top = self.base_width, self.max_width
+        if (base is not None and base < 1) or (top is not None and top < (base or 1)):
             raise ValueError("model.base_width must be >= 1 and <= model.max_width, got "
                              f"base_width={self.base_width}, max_width={self.max_width}")
         if not 0.0 <= self.dropout < 1.0:
@@ -83,6 +90,9 @@ class UNetConfig(ModelConfig):
     """
 
     spatial_dims: int = 2
+    depth: int = DEFAULT_DEPTH
+    base_width: int = DEFAULT_BASE_WIDTH
+    max_width: int = DEFAULT_MAX_WIDTH
     in_channels: int = 1
     num_classes: int = 2
 
@@ -108,7 +118,9 @@ class UNetConfig(ModelConfig):
             The planned depth (default: ``model.depth``).
         """
         chosen = {f.name: getattr(model, f.name) for f in fields(ModelConfig)}
-        chosen.update(spatial_dims=spatial_dims, depth=model.depth if depth is None else depth)
+        chosen.update(spatial_dims=spatial_dims, depth=depth or model.depth or DEFAULT_DEPTH,
+                      base_width=model.base_width or DEFAULT_BASE_WIDTH,
+                      max_width=model.max_width or max(DEFAULT_MAX_WIDTH, model.base_width or 0))
         return cls(**chosen, in_channels=in_channels, num_classes=num_classes)
 
     @property
