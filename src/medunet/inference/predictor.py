@@ -34,7 +34,7 @@ from medunet.inference.probs import MemberMean, infer_members
 from medunet.inference.uncertainty import Uncertainty, uncertainty_of
 from medunet.io import ImageMeta, case_stem, mask_output_name, read_image, read_images
 from medunet.io.meta import array_spacing
-from medunet.models import UNet
+from medunet.models.factory import model_for
 from medunet.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Predictor:
     def from_checkpoint(cls, data: dict[str, Any], device: str = "auto") -> Predictor:
         """Build from a loaded checkpoint dict (see :func:`medunet.checkpoint.load_checkpoint`)."""
         plan = Plan.from_dict(data["plan"])
-        model = UNet(plan.network)
+        model = model_for(plan)
         model.load_state_dict(data["model"])
         return cls(model, plan, LabelSet.from_dict(data["labels"]), resolve_device(device),
                    bool(data.get("binary_255", False)))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from medunet.data.slices import stack_context
 from medunet.inference.sliding import crop, pad_to_multiple, sliding_window
 from medunet.plan import Plan
 
@@ -118,7 +119,9 @@ def infer_members(
 
     Images up to ``WHOLE_IMAGE_PATCHES`` patches are padded to the network's divisor and
     predicted whole; larger ones go through Gaussian-blended sliding windows of the
-    training patch size.
+    training patch size. A slicewise plan (2D network on a volume) predicts slice by slice;
+    with ``plan.context_slices = k`` each slice gets its ``k`` neighbours on each side as
+    channels, stacked as in training (:func:`medunet.data.slices.stack_context`).
     """
     nets = _module_list(models)
     k = plan.network.num_classes
@@ -128,7 +131,8 @@ def infer_members(
         fg = torch.empty(image.shape[1:], dtype=torch.bool, device=image.device)
         members = 0
         for z in range(image.shape[1]):
-            m = infer_members(nets, image[:, z], plan, tta=tta, overlap=overlap)
+            m = infer_members(nets, stack_context(image, z, plan.context_slices), plan, tta=tta,
+                              overlap=overlap)
             probs[:, z], fg[z], members = m.probs, m.any_foreground, m.members
         return MemberMean(probs, fg, members)
     x, pads = pad_to_multiple(image.unsqueeze(0), plan.network.divisor, plan.patch_size)

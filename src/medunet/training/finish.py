@@ -9,7 +9,7 @@ from medunet.data.check import DatasetSummary
 from medunet.evaluation.arrays import Evaluation
 from medunet.evaluation.writing import write_evaluation
 from medunet.io.atomic import atomic_path
-from medunet.models import UNet
+from medunet.models.factory import model_for
 from medunet.report.extras import ReportExtras
 from medunet.report.figures import curves_figure
 from medunet.training.model_card import data_facts, write_model_card
@@ -36,7 +36,7 @@ def finish_run(run: Run, summary: DatasetSummary, stopped: StopReason) -> Evalua
     run_dir, val_data, rows = run.run_dir, run.val_data, run.state.rows
     with atomic_path(run_dir / "curves.png") as tmp:
         tmp.write_bytes(curves_figure(rows))
-    model = UNet(run.plan.network).to(run.device)
+    model = model_for(run.plan).to(run.device)
     model.load_state_dict(load_checkpoint(run_dir / "best.pt", map_location=run.device)["model"])
     ev, preds = validate(model, val_data, run.plan, run.names, run.device, report=True)
     facts = data_facts(run.cfg, {"train": run.n_train, "validation": len(run.val_cases)},

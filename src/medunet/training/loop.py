@@ -18,7 +18,8 @@ import torch
 from medunet.config import Config
 from medunet.data.augment import augment_batch
 from medunet.errors import TrainingDiverged
-from medunet.losses import dice_ce_loss
+from medunet.losses import LossFn, deep_supervision_loss, loss_for
+from medunet.plan import Plan
 from medunet.training.run_dir import write_log
 from medunet.training.setup import Run
 from medunet.training.state import Callbacks, LogRow, StopReason, TrainState
@@ -32,11 +33,21 @@ WARMUP_STEPS = 50
 MAX_BAD_STEPS = 5
 
 
-def learning_rate(cfg: Config, state: TrainState, total_steps: int) -> float:
-    """Linear warm-up, then polynomial decay over steps or over the time budget, whichever is further."""
+def budget_seconds(cfg: Config, plan: Plan) -> float | None:
+    """Training seconds the time budget leaves: ``train.time_budget`` minutes less the planner's
+    calibration (``plan.calibration["seconds"]``), which the budget covers too; None: no budget."""
+    if not cfg.train.time_budget:
+        return None
+    return max(0.0, 60.0 * cfg.train.time_budget - float(plan.calibration.get("seconds", 0.0)))
+
+
+def learning_rate(cfg: Config, state: TrainState, total_steps: int,
+                  budget_s: float | None = None) -> float:
+    """Linear warm-up, then polynomial decay over steps or over the time budget's ``budget_s``
+    seconds (see :func:`budget_seconds`), whichever is further."""
     progress = state.step / max(total_steps, 1)
-    if cfg.train.time_budget:
-        progress = max(progress, state.elapsed / (60.0 * cfg.train.time_budget))
+    if budget_s is not None:
+        progress = max(progress, state.elapsed / max(budget_s, 1e-9))
     warm = min(1.0, (state.step + 1) / WARMUP_STEPS)
     return cfg.train.lr * warm * max(0.0, 1.0 - progress) ** 0.9
 
@@ -83,13 +94,18 @@ def _precision(cfg: Config, device: torch.device) -> _Precision:
     return _Precision(amp, dtype, torch.amp.GradScaler("cuda", enabled=amp and dtype == torch.float16))
 
 
-def _step(run: Run, precision: _Precision) -> float:
-    """One step on a fresh batch; returns its loss; a non-finite loss leaves the weights untouched."""
+def _step(run: Run, precision: _Precision, loss_fn: LossFn) -> float:
+    """One step on a fresh batch; returns its loss; a non-finite loss leaves the weights untouched.
+
+    The loss is ``plan.loss``'s; with deep supervision (the model returns the logits of
+    several resolutions in training mode) their weighted sum (:func:`deep_supervision_loss`).
+    """
     cfg, model, opt = run.cfg, run.model, run.opt
     img, msk = run.sampler.sample()
     img, msk = augment_batch(img.to(run.device), msk.to(run.device), cfg.train.augment, run.gen)
     with torch.autocast(run.device.type, dtype=precision.dtype, enabled=precision.amp):
-        loss = dice_ce_loss(model(img), msk, batch_dice=cfg.train.batch_dice)
+        out = model(img)
+        loss = deep_supervision_loss(out, msk, loss_fn) if isinstance(out, list) else loss_fn(out, msk)
     value = float(loss.detach())  # the one host sync of the step
     if not math.isfinite(value):
         return value  # skip the update: one bad batch must not turn the weights into NaN
@@ -138,13 +154,15 @@ def train_one_epoch(run: Run, stop: threading.Event, callbacks: Callbacks,
     cfg, state = run.cfg, run.state
     run.model.train()
     precision = _precision(cfg, run.device)
+    loss_fn = loss_for(run.plan.loss, cfg.train.batch_dice)
+    budget = budget_seconds(cfg, run.plan)
     while state.iteration < run.iters:
-        if cfg.train.time_budget and state.elapsed + clock() >= 60.0 * cfg.train.time_budget:
+        if budget is not None and state.elapsed + clock() >= budget:
             return "time_budget"
-        lr = learning_rate(cfg, replace(state, elapsed=state.elapsed + clock()), run.total_steps)
+        lr = learning_rate(cfg, replace(state, elapsed=state.elapsed + clock()), run.total_steps, budget)
         for group in run.opt.param_groups:
             group["lr"] = lr
-        value = _step(run, precision)
+        value = _step(run, precision, loss_fn)
         if not math.isfinite(value):
             if _count_bad_step(state):
                 return "diverged"

@@ -26,12 +26,12 @@ from medunet.data.loader import (
     RawCase,
     prepare_cases,
     read_cases,
-    to_slices,
+    training_cases,
 )
 from medunet.data.normalize import ct_statistics
 from medunet.data.split import split_cases
 from medunet.device import resolve_device, training_memory
-from medunet.models import UNet
+from medunet.models.factory import model_for
 from medunet.plan import Plan, make_plan
 from medunet.training.run_dir import check_run_dir, prepare_run_dir, write_json
 from medunet.training.state import LogRow, TrainState
@@ -143,7 +143,7 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, Datas
     seed = cfg.train.seed
     train_data = prepare_cases(raw_train, plan.normalization, plan.spacing, seed, device, plan.intensity)
     val_data = prepare_cases(raw_val, plan.normalization, plan.spacing, seed, device, plan.intensity)
-    model = UNet(plan.network).to(device)
+    model = model_for(plan).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     state = TrainState()
     if ckpt:
@@ -152,8 +152,10 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, Datas
         gen.set_state(ckpt["generator"])
         state = TrainState(**ckpt["state"], rows=[LogRow.from_columns(c) for c in ckpt["log"]])
         log.info("resuming from epoch %d, step %d", state.epoch, state.iteration)
-    patches = to_slices(train_data, seed) if plan.slicewise else train_data
-    sampler = PatchSampler(patches, plan.patch_size, plan.batch_size, plan.foreground_fraction, gen)
+    patches = training_cases(train_data, seed, slicewise=plan.slicewise, context=plan.context_slices,
+                             lesions=plan.sampling == "lesion")
+    sampler = PatchSampler(patches, plan.patch_size, plan.batch_size, plan.foreground_fraction, gen,
+                           sampling=plan.sampling)
     iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS, math.ceil(len(patches) / plan.batch_size))
     binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
     run = Run(cfg, run_dir, plan, device, model, opt, gen, sampler, state, list(val_cases), val_data,
