@@ -141,6 +141,8 @@ class TrainConfig:
     postprocess : bool
         Choose the foreground threshold and component post-processing on validation (kept only
         where validation Dice rises and no class falls).
+    plan : str, optional
+        A plan file (``medunet plan DATA --out FILE``) to train with instead of planning.
     """
 
     epochs: int = 200
@@ -161,6 +163,7 @@ class TrainConfig:
     deep_supervision: bool | None = None
     loss: str = "auto"
     postprocess: bool = True
+    plan: str | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,19 @@ from medunet.checkpoint import load_checkpoint, save_checkpoint
 from medunet.config import Config
 from medunet.data.cases import Case
 from medunet.data.check import DatasetSummary, check_dataset
-from medunet.data.fingerprint import fingerprint_cases
-from medunet.data.labels import LabelSet, resolve_labels
+from medunet.data.labels import resolve_labels
 from medunet.data.loader import (
     LoadedCase,
     PatchSampler,
-    RawCase,
     prepare_cases,
     read_cases,
     training_cases,
 )
-from medunet.data.normalize import ct_statistics
 from medunet.data.split import split_cases
 from medunet.device import resolve_device, training_memory
 from medunet.models.factory import model_for
-from medunet.plan import Plan, make_plan
+from medunet.plan import Plan
+from medunet.training.planning import plan_run as _plan_run
 from medunet.training.run_dir import check_run_dir, prepare_run_dir, write_json
 from medunet.training.state import LogRow, TrainState
 
@@ -100,17 +97,6 @@ class Run:
         """Turn running out of device memory in ``stage`` into advice (see :mod:`medunet.device`)."""
         return training_memory(self.device, self.plan.batch_size, self.plan.patch_size,
                                self.plan.network.divisor, stage)
-
-def _plan_run(cfg: Config, labels: LabelSet, raw_train: Sequence[RawCase],
-              ckpt: dict[str, Any] | None, device: torch.device) -> Plan:
-    """The resumed run's plan, else one made from the training cases only (never val or test)."""
-    if ckpt:
-        return Plan.from_dict(ckpt["plan"])
-    plan = make_plan(fingerprint_cases(raw_train), labels, cfg, accelerated=device.type != "cpu")
-    if plan.normalization == "ct":
-        plan = replace(plan, intensity=ct_statistics([r.image for r in raw_train],
-                                                     [r.mask for r in raw_train], cfg.train.seed))
-    return plan
 
 def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, DatasetSummary]:
     """Validate the data, plan, prepare the run folder and build model, optimiser and sampler.
