@@ -21,6 +21,7 @@ from medunet.cli_evaluate import (
     print_headline,
 )
 from medunet.cli_options import DEVICES, Handler, SubParsers, add_labels, add_snap, add_tta
+from medunet.cli_plan import add_plan, cmd_plan
 from medunet.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, USER_ERRORS, DatasetError, error_exit
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def _train_config(args: argparse.Namespace) -> Config:
     flags = {"train.epochs": args.epochs, "train.time_budget": args.time_budget,
              "train.batch_size": args.batch_size, "train.lr": args.lr, "train.seed": args.seed,
              "train.device": args.device, "data.labels": args.labels, "train.patience": args.patience,
+             "train.plan": str(args.plan) if args.plan else None,
              "data.snap_masks": False if args.no_snap_masks else None}
     sets += [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     return cfg.override(sets + list(args.set or []))
@@ -148,6 +150,8 @@ def _add_train(sub: SubParsers) -> None:
     add_labels(p, names=False)
     add_snap(p)
     p.add_argument("--config", type=Path, help="JSON (or YAML) config file")
+    p.add_argument("--plan", type=Path, metavar="FILE",
+                   help="train with this plan (medunet plan DATA --out FILE) instead of planning")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field, e.g. --set model.base_width=32 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from RUN/last.pt")
@@ -198,6 +202,7 @@ def _add_demo(sub: SubParsers) -> None:
 #: subcommand -> (parser function, handler), in the order ``medunet --help`` lists them
 COMMANDS: dict[str, tuple[Callable[[SubParsers], None], Handler]] = {
     "inspect": (_add_inspect, cmd_inspect),
+    "plan": (add_plan, cmd_plan),
     "evaluate": (add_evaluate, cmd_evaluate),
     "compare": (add_compare, cmd_compare),
     "train": (_add_train, cmd_train),

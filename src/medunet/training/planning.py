@@ -54,7 +54,7 @@ def check_plan_fits(plan: Plan, fingerprint: DatasetFingerprint, labels: LabelSe
 
 
 def plan_run(cfg: Config, labels: LabelSet, raw_train: Sequence[RawCase],
-             ckpt: dict[str, Any] | None, device: torch.device) -> Plan:
+             ckpt: dict[str, Any] | None, device: torch.device, *, n_val: int | None = None) -> Plan:
     """The resumed run's plan, else ``cfg.train.plan``'s, else one made from ``raw_train``.
 
     Parameters
@@ -67,6 +67,8 @@ def plan_run(cfg: Config, labels: LabelSet, raw_train: Sequence[RawCase],
         A resumed run's checkpoint: its plan is kept.
     device : torch.device
         The training device: the plan is sized to it (and to ``train.time_budget``).
+    n_val : int, optional
+        Validation cases (their share of the budget); default: from ``data.val_fraction``.
 
     Raises
     ------
@@ -82,7 +84,7 @@ def plan_run(cfg: Config, labels: LabelSet, raw_train: Sequence[RawCase],
         log.info("training with the plan in %s", cfg.train.plan)
     else:
         plan = make_plan(fingerprint, labels, cfg, accelerated=device.type != "cpu",
-                         device=profile_for(device))
+                         device=profile_for(device), val_cases=n_val)
     if plan.normalization == "ct" and not plan.intensity:
         plan = replace(plan, intensity=ct_statistics([r.image for r in raw_train],
                                                      [r.mask for r in raw_train], cfg.train.seed))
