@@ -66,6 +66,7 @@ def _train_config(args: argparse.Namespace) -> Config:
              "train.batch_size": args.batch_size, "train.lr": args.lr, "train.seed": args.seed,
              "train.device": args.device, "data.labels": args.labels, "train.patience": args.patience,
              "train.plan": str(args.plan) if args.plan else None,
+             "train.folds": args.folds,
              "data.snap_masks": False if args.no_snap_masks else None}
     sets += [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None]
     return cfg.override(sets + list(args.set or []))
@@ -82,8 +83,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"interrupted: progress saved in {result.run_dir / 'last.pt'}; continue with\n"
               f"  medunet train {args.data} --out {result.run_dir} --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"{stop_message(result.stopped, cfg.train.patience)}: best epoch {result.best_epoch}, "
-          f"validation foreground Dice {result.best_metric:.4f} ({result.seconds / 60:.1f} min)")
+    if cfg.train.folds > 1:  # a FoldsResult: the cross-validation estimate
+        print(f"{result.headline()}  ({result.seconds / 60:.1f} min)")  # type: ignore[attr-defined]
+    else:
+        print(f"{stop_message(result.stopped, cfg.train.patience)}: best epoch {result.best_epoch}, "
+              f"validation foreground Dice {result.best_metric:.4f} ({result.seconds / 60:.1f} min)")
     print(f"run: {result.run_dir}  report: {result.run_dir / 'report.html'}")
     return 0
 
@@ -147,6 +151,9 @@ def _add_train(sub: SubParsers) -> None:
     p.add_argument("--patience", type=int, metavar="N",
                    help="early stopping: stop after N validations without improvement (0: off)")
     p.add_argument("--device", choices=DEVICES)  # no default: the config's train.device decides
+    p.add_argument("--folds", type=int, metavar="K",
+                   help="K-fold cross-validation over train+val (whole groups per fold) into "
+                        "RUN/fold_<k>/; predict and evaluate RUN ensemble the K models")
     add_labels(p, names=False)
     add_snap(p)
     p.add_argument("--config", type=Path, help="JSON (or YAML) config file")

@@ -33,6 +33,7 @@ import torch
 
 from medunet.bundle import SUFFIX, write_bundle
 from medunet.checkpoint import checkpoint_file, load_checkpoint
+from medunet.fold_runs import refuse_folds_run
 from medunet.inference.onnx_runtime import (
     METADATA_KEY,
     SIDECAR_FORMAT,
@@ -279,14 +280,14 @@ def export_model(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
                  format: Literal["bundle"], **kwargs: Any) -> BundleResult: ...
 def export_model(run: str | os.PathLike[str], out: str | os.PathLike[str], *,
                  format: ExportFormat = "onnx", **kwargs: Any) -> ExportResult | BundleResult:
-    """Export a run in ``format``: ``"onnx"`` (:func:`export_onnx`) or ``"bundle"``
-    (:func:`export_bundle`, which also takes ``onnx=True``).
+    """Export a run as ``"onnx"`` (:func:`export_onnx`) or ``"bundle"`` (:func:`export_bundle`).
 
     Raises
     ------
     ValueError
-        Unknown format.
+        Unknown format, or ``run`` is a ``--folds`` run (export one of its folds, ``RUN/fold_0``).
     """
+    refuse_folds_run(run, "export")
     if format == "onnx":
         return export_onnx(run, out, **kwargs)
     if format == "bundle":

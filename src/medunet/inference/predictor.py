@@ -22,6 +22,7 @@ from medunet.data.normalize import normalize_tensor
 from medunet.data.resample import resampled_shape, resize, same_spacing
 from medunet.device import inference_memory, resolve_device
 from medunet.errors import DatasetError, DeviceMemoryError, Problem
+from medunet.inference.ensemble import ensemble_members, fold_checkpoints
 from medunet.inference.formats import OutputFormat, check_format_inputs, write_formats
 from medunet.inference.onnx_runtime import load_onnx
 from medunet.inference.outputs import (
@@ -49,9 +50,10 @@ class Predictor:
     >>> labels = pred.predict("scan.png")                  # doctest: +SKIP
     """
 
-    def __init__(self, model: torch.nn.Module, plan: Plan, labels: LabelSet,
-                 device: torch.device, binary_255: bool = False) -> None:
-        self.model = model.to(device).eval()
+    def __init__(self, model: torch.nn.Module | Sequence[torch.nn.Module], plan: Plan,
+                 labels: LabelSet, device: torch.device, binary_255: bool = False) -> None:
+        self.models = [m.to(device).eval() for m in ([model] if isinstance(model, torch.nn.Module) else model)]
+        self.model = self.models[0]  # one network, or an ensemble of one plan (--folds) averaged
         self.plan, self.labels, self.device, self.binary_255 = plan, labels, device, binary_255
 
     @classmethod
@@ -66,7 +68,7 @@ class Predictor:
     @classmethod
     def from_run(cls, run: str | os.PathLike[str], device: str = "auto",
                  checkpoint: str = "best") -> Predictor:
-        """Load ``RUN_DIR/best.pt`` (or ``last.pt``, or a ``.pt`` file given directly).
+        """Load ``RUN_DIR/best.pt`` (``last.pt``, a ``.pt`` file; a ``--folds`` run: every fold's, ensembled).
 
         A one-file ``.medunet`` bundle (:func:`medunet.bundle.load_bundle`, never unpickled)
         loads like a run folder; an exported ``.onnx`` file runs with onnxruntime on the CPU
@@ -78,6 +80,8 @@ class Predictor:
             return cls(onnx.module, onnx.plan, onnx.labels, torch.device("cpu"), onnx.binary_255)
         if p.suffix == BUNDLE_SUFFIX:
             return cls.from_checkpoint(load_bundle(p), device)
+        if (folds := fold_checkpoints(p, checkpoint)) is not None:
+            return cls(*ensemble_members([cls.from_checkpoint(data, device) for data in folds]))
         return cls.from_checkpoint(load_checkpoint(checkpoint_file(p, checkpoint)), device)
 
     def _as_image(self, x: np.ndarray | str | os.PathLike[str]) -> np.ndarray:
@@ -141,7 +145,7 @@ class Predictor:
             if spacing is not None and self.plan.spacing and not same_spacing(spacing, self.plan.spacing):
                 t = resize(t, resampled_shape(shape, spacing, self.plan.spacing), "linear")
             t = normalize_tensor(t, self.plan.normalization, self.plan.intensity)
-            mean = infer_members(self.model, t, self.plan, tta=tta)
+            mean = infer_members(self.models, t, self.plan, tta=tta)
             probs = resize(mean.probs, shape, "linear").cpu()
             fg = mean.any_foreground
             if tuple(fg.shape) != tuple(shape):  # a mask: nearest neighbour, as labels are resampled

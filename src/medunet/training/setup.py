@@ -25,7 +25,7 @@ from medunet.data.loader import (
     read_cases,
     training_cases,
 )
-from medunet.data.split import split_cases
+from medunet.data.split import Split, split_cases
 from medunet.device import resolve_device, training_memory
 from medunet.models.factory import model_for
 from medunet.plan import Plan
@@ -98,10 +98,14 @@ class Run:
         return training_memory(self.device, self.plan.batch_size, self.plan.patch_size,
                                self.plan.network.divisor, stage)
 
-def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, DatasetSummary]:
+def setup_run(cfg: Config, *, resume: bool, overwrite: bool,
+              split: Split | tuple[list[Case], list[Case]] | None = None,
+              plan: Plan | None = None) -> tuple[Run, DatasetSummary]:
     """Validate the data, plan, prepare the run folder and build model, optimiser and sampler.
 
     Everything that can be checked is checked before the run folder is created or changed.
+    ``split`` (training, validation cases) replaces :func:`split_cases`'s and ``plan`` the
+    run's own (a fold of ``--folds``: all folds share one plan); a resumed run keeps its checkpoint's.
     """
     summary = check_dataset(cfg.data.root,
                             resolve_labels(cfg.data.root, cfg.data.labels, cfg.data.label_names),
@@ -113,9 +117,10 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool) -> tuple[Run, Datas
     ckpt = load_checkpoint(run_dir / "last.pt") if resume else None
     gen = seed_everything(cfg.train.seed)
     device = resolve_device(cfg.train.device)
-    train_cases, val_cases = split_cases(summary, cfg.data.val_fraction, cfg.train.seed)
+    train_cases, val_cases = ((split.train, split.val) if isinstance(split, Split) else
+                              split or split_cases(summary, cfg.data.val_fraction, cfg.train.seed))
     raw_train, raw_val = read_cases(train_cases), read_cases(val_cases)
-    plan = _plan_run(cfg, summary.labels, raw_train, ckpt, device)
+    plan = plan if plan is not None and not ckpt else _plan_run(cfg, summary.labels, raw_train, ckpt, device)
     prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
     write_json(run_dir / "config.json", cfg.to_dict())
     write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
