@@ -13,6 +13,8 @@ that runs on load:
 ``labels.json``     ``{"labels": {"0": "background", ...}, "binary_255": bool}``
 ``model_card.md``   the run's model card, when it had one (optional)
 ``model.onnx``      the ONNX graph of :func:`medunet.export.export_onnx` (optional)
+``postprocessing``  ``postprocessing.json``: the threshold and component steps chosen on
+                    validation (:mod:`medunet.inference.postprocess`; optional)
 ==================  ==============================================================
 
 :func:`load_bundle` refuses, with one-line ``ValueError`` naming the file, anything else: a
@@ -49,7 +51,7 @@ SUFFIX = ".medunet"
 MANIFEST = "manifest.json"
 #: the JSON entries every bundle has, and the optional ones
 JSON_ENTRIES = ("plan.json", "config.json", "labels.json", "state.json")
-OPTIONAL_ENTRIES = ("model_card.md", "model.onnx")
+OPTIONAL_ENTRIES = ("model_card.md", "model.onnx", "postprocessing.json")
 #: a weight entry: the state-dict key has no slash and no leading dot, so no path can escape
 _WEIGHT = re.compile(r"weights/([A-Za-z0-9_][A-Za-z0-9_.\-]{0,199})\.npy")
 #: an entry larger than this is refused before it is read (a zip bomb would fill memory)
@@ -96,6 +98,8 @@ def bundle_entries(checkpoint: Mapping[str, Any], *, model_card: str | None = No
                         "binary_255": bool(checkpoint.get("binary_255", False))},
         "state.json": checkpoint.get("state", {}),
     }
+    if checkpoint.get("postprocessing") is not None:
+        docs["postprocessing.json"] = checkpoint["postprocessing"]
     entries.update({n: (json.dumps(d, indent=2) + "\n").encode() for n, d in docs.items()})
     if model_card is not None:
         entries["model_card.md"] = model_card.encode()
@@ -244,7 +248,7 @@ def load_bundle(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a bundle as the plain-data checkpoint dict :func:`~medunet.checkpoint.load_checkpoint` returns.
 
     Keys: ``model`` (state dict of CPU tensors), ``plan``, ``config``, ``labels``, ``binary_255``,
-    ``state``, plus ``model_card`` (str or None) and ``manifest``. No optimiser state: a bundle
+    ``state``, plus ``model_card`` (str or None), ``postprocessing`` (dict or None) and ``manifest``. No optimiser state: a bundle
     predicts and evaluates, it does not resume training.
 
     Raises
@@ -274,6 +278,7 @@ def load_bundle(path: str | os.PathLike[str]) -> dict[str, Any]:
         "state": _json(p, raw, "state.json"),
         "labels": labels["labels"], "binary_255": bool(labels.get("binary_255", False)),
         "model_card": card.decode("utf-8", errors="replace") if card is not None else None,
+        "postprocessing": _json(p, raw, "postprocessing.json") if "postprocessing.json" in raw else None,
         "manifest": manifest,
     }
 

@@ -101,3 +101,8 @@ def test_brain_tumor_mr_is_one_patient(shared_data: Path) -> None:
     split = make_split(check_dataset(root), 0.2, seed=0)
     assert split.optimistic is True and set(split.groups.values()) == {"brain1"}
     assert len(split.train) + len(split.val) == 25
+
+
+def test_same_plain_id_in_train_and_val_is_not_shared(tmp_path: Path) -> None:
+    split = make_split(_summary(tmp_path, ["c00", "c01"], ["c00"]), 0.2, 0)
+    assert split.optimistic is False

@@ -67,8 +67,16 @@ class Split:
 
 
 def _given_val(pool: list[Case], val: list[Case], groups: dict[str, str], source: str) -> Split:
-    """A ``val/`` split, used as is; optimistic when it shares groups with training."""
-    shared = sorted({groups[c.case_id] for c in val} & {groups[c.case_id] for c in pool})
+    """A ``val/`` split, used as is; optimistic when it shares groups with training.
+
+    By the slice-name rule an id that is not a slice's is a group of its own: a training and a
+    validation case that happen to share such an id (``c00`` in both) are different cases.
+    """
+    def named(cases: list[Case]) -> set[str]:
+        return {groups[c.case_id] for c in cases
+                if source != "slice names" or groups[c.case_id] != c.case_id}
+
+    shared = sorted(named(val) & named(pool))
     if shared:
         note = (f"validation is optimistic: the val split shares {len(shared)} group(s) with "
                 f"training ({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}; groups "

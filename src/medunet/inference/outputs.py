@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medunet.inference.postprocess import Postprocessing, to_labels
 from medunet.io import (
     VOLUME_SUFFIXES,
     ImageMeta,
@@ -20,7 +21,7 @@ from medunet.io import (
     write_volume,
 )
 from medunet.io.atomic import atomic_path
-from medunet.io.meta import UNCERTAINTY_SUFFIX
+from medunet.io.meta import UNCERTAINTY_SUFFIX, array_spacing
 from medunet.io.raster import write_raster
 
 #: overlay colours per foreground class (RGB)
@@ -111,7 +112,7 @@ def overlay_rgb(image: np.ndarray, label_map: np.ndarray, alpha: float = 0.35) -
 
 def write_prediction(probs: np.ndarray, image: np.ndarray, meta: ImageMeta, out_dir: Path,
                      binary_255: bool, *, probabilities: bool = False, overlays: bool = False,
-                     stem: str | None = None) -> Path:
+                     stem: str | None = None, post: Postprocessing | None = None) -> Path:
     """Write ``<stem>.<ext>`` (and ``<stem>_probs.npz``, ``<stem>_overlay.png``) for one input.
 
     Parameters
@@ -125,8 +126,10 @@ def write_prediction(probs: np.ndarray, image: np.ndarray, meta: ImageMeta, out_
         Write binary masks as 0/255 (the training masks were stored that way).
     stem : str, optional
         Output name stem (default: the input file's).
+    post : Postprocessing, optional
+        The run's post-processing (:mod:`medunet.inference.postprocess`); ``None``: argmax.
     """
-    label_map = probs.argmax(axis=0)
+    label_map = to_labels(probs, post, array_spacing(meta))
     stem = stem if stem is not None else case_stem(meta.path)
     mask_path = safe_output_path(out_dir, mask_output_name(meta, stem))
     out_dir.mkdir(parents=True, exist_ok=True)

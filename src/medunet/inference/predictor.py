@@ -31,6 +31,7 @@ from medunet.inference.outputs import (
     write_prediction,
     write_uncertainty,
 )
+from medunet.inference.postprocess import Postprocessing, predict_labels, with_postprocessing
 from medunet.inference.probs import MemberMean, infer_members
 from medunet.inference.uncertainty import Uncertainty, uncertainty_of
 from medunet.io import ImageMeta, case_stem, mask_output_name, read_image, read_images
@@ -50,6 +51,7 @@ class Predictor:
     >>> labels = pred.predict("scan.png")                  # doctest: +SKIP
     """
 
+    postprocessing: Postprocessing | None = None  # chosen on validation (from_checkpoint sets it)
     def __init__(self, model: torch.nn.Module | Sequence[torch.nn.Module], plan: Plan,
                  labels: LabelSet, device: torch.device, binary_255: bool = False) -> None:
         self.models = [m.to(device).eval() for m in ([model] if isinstance(model, torch.nn.Module) else model)]
@@ -62,8 +64,8 @@ class Predictor:
         plan = Plan.from_dict(data["plan"])
         model = model_for(plan)
         model.load_state_dict(data["model"])
-        return cls(model, plan, LabelSet.from_dict(data["labels"]), resolve_device(device),
-                   bool(data.get("binary_255", False)))
+        return with_postprocessing(cls(model, plan, LabelSet.from_dict(data["labels"]),
+                                       resolve_device(device), bool(data.get("binary_255", False))), data)
 
     @classmethod
     def from_run(cls, run: str | os.PathLike[str], device: str = "auto",
@@ -196,8 +198,8 @@ class Predictor:
             yield case_id, img, meta
 
     def predict(self, x: np.ndarray | str | os.PathLike[str], *, tta: bool = True) -> np.ndarray:
-        """Label map ``(*S)`` (int64) at the input's size."""
-        return self.predict_proba(x, tta=tta).argmax(axis=0)
+        """Label map ``(*S)`` (int64) at the input's size: argmax, or ``self.postprocessing``."""
+        return predict_labels(self.predict_proba, self.postprocessing, x, tta=tta)
 
     def predict_files(self, inputs: Iterable[Path], out_dir: str | os.PathLike[str], *,
                       tta: bool = True, probabilities: bool = False, overlays: bool = False,
@@ -238,7 +240,7 @@ class Predictor:
             except DeviceMemoryError as exc:
                 raise DeviceMemoryError(f"{meta.path}: {exc}") from exc
             mask = write_prediction(probs, img, meta, out, self.binary_255, probabilities=probabilities,
-                                    overlays=overlays, stem=case_id)
+                                    overlays=overlays, stem=case_id, post=self.postprocessing)
             if unc is None:
                 written.append(CasePrediction(case_id, mask))
             else:

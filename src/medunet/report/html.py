@@ -28,6 +28,7 @@ from medunet.report.gallery_section import gallery_section
 from medunet.report.lesion_section import lesion_section
 from medunet.report.markup import details, fmt, img, table
 from medunet.report.scroller import SCRIPT
+from medunet.report.selection_section import selection_section, validation_notes
 from medunet.report.tables import per_case_section, per_class_section, summary_section
 
 if TYPE_CHECKING:  # the report renders the document; it never builds one
@@ -141,6 +142,7 @@ def render_report(
     shown, anchors = gallery_section(doc, gallery or [])
     body = (
         _header(doc, title)
+        + validation_notes(extras)
         + summary_section(doc)
         + per_class_section(doc)
         + lesion_section(doc)
@@ -148,6 +150,7 @@ def render_report(
         + shown
         + per_case_section(doc, anchors)
         + _training(extras)
+        + selection_section(extras)
         + _how_to_read(doc)
     )
     return (
@@ -191,7 +194,8 @@ def write_report(
         Page title and heading.
     extras : ReportExtras, optional
         A training run's figures (each under its own heading, e.g. the training curves), plan
-        (a table) and model card (text), in collapsible sections.
+        (a table) and model card (text), in collapsible sections; its validation notes (under
+        the title) and model selection and post-processing (a section).
 
     Returns
     -------

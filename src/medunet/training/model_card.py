@@ -38,7 +38,8 @@ LIMITATIONS = """\
   single-site unless its documentation says otherwise, and mind its own licence and caveats.
 - Validation cases also chose the best checkpoint, so the validation metrics are slightly
   optimistic; a test split that played no part in training is the honest estimate.
-- Masks are predicted per pixel (per voxel) at the input's size; no post-processing is applied."""
+- Masks are predicted per pixel (per voxel) at the input's size; post-processing only as chosen
+  on validation (section below, `postprocessing.json`)."""
 
 
 @dataclass

@@ -25,7 +25,7 @@ from medunet.data.loader import (
     read_cases,
     training_cases,
 )
-from medunet.data.split import Split, split_cases
+from medunet.data.split import Split, make_split
 from medunet.device import resolve_device, training_memory
 from medunet.models.factory import model_for
 from medunet.plan import Plan
@@ -117,16 +117,17 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool,
     ckpt = load_checkpoint(run_dir / "last.pt") if resume else None
     gen = seed_everything(cfg.train.seed)
     device = resolve_device(cfg.train.device)
-    train_cases, val_cases = ((split.train, split.val) if isinstance(split, Split) else
-                              split or split_cases(summary, cfg.data.val_fraction, cfg.train.seed))
+    # a fold's split (a Split, or a (train, val) pair) or the group-aware one (medunet.data.split)
+    chosen = (make_split(summary, cfg.data.val_fraction, cfg.train.seed, cfg.data.group_by)
+              if split is None else split if isinstance(split, Split) else Split(*split))
+    train_cases, val_cases = chosen.train, chosen.val
     raw_train, raw_val = read_cases(train_cases), read_cases(val_cases)
     plan = plan if plan is not None and not ckpt else _plan_run(cfg, summary.labels, raw_train, ckpt, device)
     prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
     write_json(run_dir / "config.json", cfg.to_dict())
+    # + the split: cases and groups of train/val, validation_optimistic and validation_note
     write_json(run_dir / "plan.json", {**plan.to_dict(), "labels": summary.labels.to_dict(),
-                                       "train_cases": [c.case_id for c in train_cases],
-                                       "val_cases": [c.case_id for c in val_cases],
-                                       "val_is_train": val_cases == train_cases})
+                                       **chosen.to_dict()})
     log.info("plan: %dD network%s, patch %s, batch %d, spacing %s, depth %d, widths %s, %d classes, "
              "device %s", plan.network.spatial_dims, " on slices" if plan.slicewise else "",
              plan.patch_size, plan.batch_size, plan.spacing, plan.network.depth,

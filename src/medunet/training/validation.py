@@ -11,7 +11,7 @@ import torch
 from medunet.data.labels import LabelSet
 from medunet.data.loader import LoadedCase
 from medunet.evaluation.arrays import Evaluation, evaluate_arrays
-from medunet.inference.probs import infer_probs
+from medunet.inference.probs import infer_members, infer_probs
 from medunet.plan import Plan
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,14 @@ def validate(model: torch.nn.Module, cases: Sequence[LoadedCase], plan: Plan,
         return evaluate_arrays(pairs, labels, distances=False), preds
     return evaluate_arrays(pairs, labels, distances=False, lesions=None, bootstrap=None), preds
 
+@torch.no_grad()
+def validation_probs(model: torch.nn.Module, cases: Sequence[LoadedCase], plan: Plan,
+                     device: torch.device, *, tta: bool = True) -> list[np.ndarray]:
+    """Each validation case's class probabilities ``(K, *S)`` float32 at the network grid, on the
+    CPU, with the flips of prediction (``tta``): what post-processing is chosen on."""
+    model.eval()
+    return [infer_members(model, torch.from_numpy(c.image).to(device), plan, tta=tta).probs.cpu().numpy()
+            for c in cases]
 
 
 def val_row(ev: Evaluation) -> dict[str, float]:
