@@ -163,3 +163,51 @@ def test_training_plan_ignores_the_test_split(tmp_path: Path, make_dataset: Call
     _replace_test_split(root, n=8)
     after = plan_of("after")
     assert after == before
+
+
+#: today's CPU plans without a time budget (before budget sizing), pinned
+TODAY = {
+    "colin27_brain": {"patch_size": [224, 192], "median_shape": [224, 192], "spacing": [1.0, 1.0],
+                      "data_dims": 2, "batch_size": 8, "normalization": "zscore_nonzero",
+                      "network": {"spatial_dims": 2, "depth": 5, "base_width": 16, "max_width": 256,
+                                  "norm": "batch", "dropout": 0.0, "in_channels": 1, "num_classes": 2}},
+    # slicewise: today's plan but for the 2.5D context (3 slices as channels)
+    "mni152_tissue3d": {"patch_size": [240, 208], "median_shape": [31, 233, 197],
+                        "spacing": [1.0, 1.0, 1.0], "data_dims": 3, "batch_size": 8,
+                        "normalization": "zscore_nonzero", "context_slices": 1,
+                        "network": {"spatial_dims": 2, "depth": 5, "base_width": 16, "max_width": 256,
+                                    "norm": "batch", "dropout": 0.0, "in_channels": 3,
+                                    "num_classes": 4}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(TODAY))
+def test_cpu_plans_without_a_budget_stay_todays(shared_data: Path, name: str) -> None:
+    from medunet.data.check import check_dataset
+    from medunet.data.labels import resolve_labels
+    from medunet.data.loader import read_cases
+    from medunet.data.split import split_cases
+    from medunet.planning.device_profile import DeviceProfile
+
+    root = str(shared_data / name)
+    summary = check_dataset(root, resolve_labels(root, None, None))
+    train_cases, _ = split_cases(summary, 0.2, 0)
+    fp, cfg = fingerprint_cases(read_cases(train_cases)), Config().override([f"data.root={json.dumps(root)}"])
+    timed = DeviceProfile("cpu", "2 cores", 2**34, timer=lambda c: pytest.fail("timed without a budget"))
+    for plan in (make_plan(fp, summary.labels, cfg), make_plan(fp, summary.labels, cfg, device=timed)):
+        got = plan.to_dict()
+        assert {k: got[k] for k in TODAY[name]} == TODAY[name] and got["calibration"] == {}
+
+
+def test_context_slices_only_for_slicewise_plans() -> None:
+    volumes = _fp([(30, 64, 64)] * 3, [(5.0, 1.0, 1.0)] * 3, channels=2)
+    plan = make_plan(volumes, BINARY, Config())
+    assert plan.slicewise and plan.context_slices == 1 and plan.network.in_channels == 2 * 3
+    two = make_plan(volumes, BINARY, Config().override(["data.context_slices=2"]))
+    assert two.context_slices == 2 and two.network.in_channels == 2 * 5
+    none = make_plan(volumes, BINARY, Config().override(["data.context_slices=0"]))
+    assert none.context_slices == 0 and none.network.in_channels == 2
+    images = make_plan(_fp([(64, 64)] * 3), BINARY, Config())
+    assert images.context_slices == 0 and images.network.in_channels == 1
+    with pytest.raises(ValueError, match="data.context_slices"):
+        make_plan(_fp([(64, 64)] * 3), BINARY, Config().override(["data.context_slices=1"]))
