@@ -33,8 +33,9 @@ run's ``timebudget.json`` records ``"smoke": true``. Results of such runs are no
 recipe and must be labelled as smoke runs.
 
 The trainer writes ``<output_folder>/timebudget.json``: budget, planned and done epochs, iterations
-per epoch, seconds of every epoch split into training and validation iterations, seconds per
-training iteration, and why it stopped.
+per epoch, seconds of every epoch split into training and validation iterations, the part of the
+training iterations spent waiting for augmented batches (``data_wait_seconds``: how far the
+``nnUNet_n_proc_DA`` workers fall behind), seconds per training iteration, and why it stopped.
 """
 
 import json
@@ -44,7 +45,6 @@ from os.path import join
 from time import perf_counter
 
 import torch
-
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 BUDGET_ENV = "NNUNET_BENCH_BUDGET_MIN"
@@ -64,7 +64,7 @@ def _budget_seconds() -> float:
 
 class nnUNetTrainer_TimeBudget(nnUNetTrainer):
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device('cuda')):
+                 device: torch.device = torch.device('cuda')):  # noqa: B008 (nnU-Net's signature)
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.budget_seconds = _budget_seconds()
         smoke = os.environ.get(SMOKE_ENV)
@@ -78,6 +78,7 @@ class nnUNetTrainer_TimeBudget(nnUNetTrainer):
                       "batch_size": None, "patch_size": None, "first_epoch_seconds": None,
                       "num_epochs_planned": None, "epochs_done": 0, "train_seconds": 0.0,
                       "epoch_seconds": [], "train_iter_seconds": [], "val_iter_seconds": [],
+                      "data_wait_seconds": [],
                       "stop": None}
 
     def _fit_length(self, elapsed: float) -> None:
@@ -120,15 +121,19 @@ class nnUNetTrainer_TimeBudget(nnUNetTrainer):
             t_epoch = perf_counter()
             self.on_epoch_start()
             self.on_train_epoch_start()
-            train_outputs = []
-            for batch_id in range(self.num_iterations_per_epoch):
-                train_outputs.append(self.train_step(next(self.dataloader_train)))
+            train_outputs, wait = [], 0.0
+            for _ in range(self.num_iterations_per_epoch):
+                t_wait = perf_counter()
+                batch = next(self.dataloader_train)  # time spent waiting for augmented batches
+                wait += perf_counter() - t_wait
+                train_outputs.append(self.train_step(batch))
             self.on_train_epoch_end(train_outputs)
+            self.bench["data_wait_seconds"].append(wait)
             t_val = perf_counter()
             with torch.no_grad():
                 self.on_validation_epoch_start()
                 val_outputs = []
-                for batch_id in range(self.num_val_iterations_per_epoch):
+                for _ in range(self.num_val_iterations_per_epoch):
                     val_outputs.append(self.validation_step(next(self.dataloader_val)))
                 self.on_validation_epoch_end(val_outputs)
             t_end = perf_counter()
