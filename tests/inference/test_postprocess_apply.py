@@ -10,20 +10,24 @@ from pointwise_kit import pointwise_predictor
 
 from medunet.inference.postprocess import Postprocessing
 
-#: two classes, logits 0 and x - 0.4: p(foreground) = sigmoid(x - 0.4)
-WEIGHT, BIAS = np.array([[0.0], [1.0]]), np.array([0.0, -0.4])
+#: two classes, logits 0 and x / 100 - 1: p(foreground) = sigmoid(x / 100 - 1), 0.27 .. 0.83 on 0..255
+WEIGHT, BIAS = np.array([[0.0], [0.01]]), np.array([0.0, -1.0])
+
+
+def _p_fg(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(x.astype(np.float64) / 100.0 - 1.0)))
 
 
 def test_predictor_applies_a_stored_threshold(tmp_path: Path) -> None:
     pred, _ = pointwise_predictor(WEIGHT, BIAS, net_dims=2, data_dims=2, patch=(16, 16), depth=2)
-    x = np.linspace(0.0, 1.0, 16 * 16, dtype=np.float32).reshape(16, 16)
-    p_fg = 1.0 / (1.0 + np.exp(-(x - 0.4)))  # 0.40 .. 0.65
-    assert np.array_equal(pred.predict(x, tta=False), (p_fg > 0.5).astype(np.int64))
+    x = np.linspace(0.0, 255.0, 16 * 16, dtype=np.float32).reshape(16, 16)
+    assert np.array_equal(pred.predict(x, tta=False), (_p_fg(x) > 0.5).astype(np.int64))
     pred.postprocessing = Postprocessing(threshold=0.45)
-    assert np.array_equal(pred.predict(x, tta=False), (p_fg > 0.45).astype(np.int64))
+    labels = pred.predict(x, tta=False)
+    assert np.array_equal(labels, (_p_fg(x) > 0.45).astype(np.int64))
+    assert 0 < labels.sum() - (_p_fg(x) > 0.5).sum() < labels.size  # the threshold matters
     # predict_files writes the same post-processed labels
-    Image.fromarray((x * 255).round().astype(np.uint8)).save(tmp_path / "img.png")
+    Image.fromarray(x.round().astype(np.uint8)).save(tmp_path / "img.png")
     img = np.asarray(Image.open(tmp_path / "img.png"), dtype=np.float32)
     [written] = pred.predict_files([tmp_path / "img.png"], tmp_path / "out", tta=False)
-    want = (1.0 / (1.0 + np.exp(-(img - 0.4))) > 0.45).astype(np.uint8)
-    assert np.array_equal(np.asarray(Image.open(written.mask)), want)
+    assert np.array_equal(np.asarray(Image.open(written.mask)), (_p_fg(img) > 0.45).astype(np.uint8))

@@ -82,7 +82,7 @@ def test_optimistic_validation_skips_the_choice(tmp_path: Path) -> None:
     assert plan["train_groups"] == plan["val_groups"] == ["vol"]
 
 
-def test_postprocess_off_takes_a_stale_choice_out(honest_run: Path, tmp_path: Path) -> None:
+def test_postprocess_off_is_recorded_and_stores_nothing(tmp_path: Path) -> None:
     data = _dataset(tmp_path / "data", {"train": ["a0", "a1"], "val": ["b0"]})
     run = _train(data, tmp_path / "run", "train.postprocess=false")
     assert json.loads((run / "postprocessing.json").read_text())["status"] == "off"

@@ -133,3 +133,24 @@ def test_model_selection_records_the_rule_and_curve() -> None:
     sel = model_selection(rows, 2)
     assert sel["epoch"] == 2 and sel["value"] == 0.9 and sel["val_dice_fg"][1] == 0.9
     assert sel["ema_epoch"] == 5  # the smoothed curve peaks later than the one spike
+
+
+def test_largest_component_is_kept_when_removing_by_size_would_hurt() -> None:
+    # case 0: a true 8x8 lesion and a spurious 5x5 one; cases 1-3: one true 4x4 lesion each, so
+    # no size threshold removes the spurious 25 pixels without removing 48 true ones
+    probs, masks = [], []
+    for i in range(4):
+        mask = np.zeros((20, 20), np.int64)
+        if i == 0:
+            mask[2:10, 2:10] = 1
+        else:
+            mask[5:9, 5:9] = 1
+        fg = np.where(mask == 1, 0.9, 0.1)
+        if i == 0:
+            fg[13:18, 13:18] = 0.9
+        probs.append(_binary(fg))
+        masks.append(mask)
+    choice = choose_postprocessing(probs, masks)
+    assert choice.post.min_size == {} and choice.post.largest_only == (1,)
+    assert [s.step for s in choice.steps if s.kept] == ["largest_only"] and choice.final == {1: 1.0}
+    assert all(np.array_equal(to_labels(p, choice.post), m) for p, m in zip(probs, masks, strict=True))
