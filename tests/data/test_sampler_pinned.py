@@ -51,6 +51,9 @@ def test_pixel_sampling_of_2d_cases_is_pinned() -> None:
 def test_pixel_sampling_of_slices_is_pinned(volumes: list[LoadedCase]) -> None:
     slices = to_slices(volumes, seed=11)
     assert _draw(slices, (32, 32), 6, 0.5, seed=2) == "cc4a20dd8cf30881"
+    # slices with more foreground pixels than MAX_FG_COORDS: their subsamples are pinned too
+    wide = prepare_cases([_raw("wide", (2, 210, 210), 4, 0.6)], "none", None, seed=3)
+    assert _draw(to_slices(wide, seed=11), (64, 64), 4, 1.0, seed=2) == "2b21829efedbb8ad"
 
 
 def test_pixel_sampling_of_volumes_is_pinned(volumes: list[LoadedCase]) -> None:

@@ -113,3 +113,16 @@ def test_the_clock_stops_training_at_the_budget_less_the_calibration(
     run.plan = replace(run.plan, calibration=calibration)
     reason = train_one_epoch(run, threading.Event(), Callbacks(), lambda: clock)
     assert (reason, run.state.step) == (("time_budget", 0) if stopped else (None, 2))
+
+
+@pytest.mark.parametrize(("calibration", "progress"), [({"seconds": 30.0}, 0.5), ({}, 0.25)])
+def test_the_learning_rate_decays_over_the_budget_less_the_calibration(
+        data: Path, tmp_path: Path, calibration: dict[str, float], progress: float) -> None:
+    # 1000 epochs: the step count's share of the run stays far below the clock's
+    cfg = _config(data, tmp_path / "run", "train.time_budget=1", "train.lr=0.01", "train.epochs=1000")
+    run, _ = setup_run(cfg, resume=False, overwrite=False)
+    run.plan = replace(run.plan, calibration=calibration)
+    assert train_one_epoch(run, threading.Event(), Callbacks(), lambda: 15.0) is None
+    # the second step (step 1): warm-up 2 / WARMUP_STEPS, 15 s of the 30 s (60 s) left spent
+    expected = 0.01 * 2 / loop.WARMUP_STEPS * (1 - progress) ** 0.9
+    assert run.opt.param_groups[0]["lr"] == pytest.approx(expected)
