@@ -25,17 +25,19 @@ from medunet.training.run_dir import read_log
 
 #: volumes of two slices each: slice names group them (volA_z00, volA_z01 -> volA)
 VOLUMES = {"train": ["volA", "volB", "volC"], "val": ["volD"], "test": ["volE"]}
+#: volD is larger: a fold that trained on it and one other volume alone would plan other patches
+SIZES = {"volD": 40}
 SETS = ["model.base_width=4", "model.depth=2", "train.batch_size=2", 'train.device="cpu"',
         "train.iterations_per_epoch=2", "train.epochs=2", "train.lr=0.01"]
 
 
 def _dataset(root: Path) -> Path:
     rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:24, :24]
     for split, volumes in VOLUMES.items():
         for folder in ("images", "masks"):
             (root / split / folder).mkdir(parents=True)
         for vol in volumes:
+            yy, xx = np.mgrid[:SIZES.get(vol, 24), :SIZES.get(vol, 24)]
             for z in range(2):
                 cy, cx, r = rng.integers(8, 16), rng.integers(8, 16), rng.integers(3, 6)
                 mask = ((yy - cy) ** 2 + (xx - cx) ** 2 <= r * r).astype(np.uint8)
@@ -131,11 +133,11 @@ def test_same_seed_same_numbers_other_seed_other_numbers(data: Path, ref: Path) 
 
 def test_interrupted_fold_resumes_and_finished_folds_are_skipped(data: Path, ref: Path) -> None:
     cut = data.parent / "cut"
-    steps = []
+    steps: list[int] = []
 
     def interrupt(epoch: int, it: int, iters: int, loss: float) -> None:
-        steps.append(1)
-        if len(steps) == 6:  # fold 1, epoch 2, step 2 (fold 0 took 4 steps)
+        steps.append(epoch)
+        if len(steps) == 6:  # fold 1, epoch 1, step 2 (fold 0 took 2 epochs x 2 steps)
             os.kill(os.getpid(), signal.SIGINT)
 
     assert train(_config(data, cut), callbacks=Callbacks(on_step=interrupt)).stopped == "interrupted"
@@ -144,9 +146,12 @@ def test_interrupted_fold_resumes_and_finished_folds_are_skipped(data: Path, ref
     assert (cut / "fold_1" / "last.pt").is_file() and not (cut / "report.html").exists()
     with pytest.raises(FileNotFoundError, match="fold_1.*not finished"):
         Predictor.from_run(cut, device="cpu")
-    fold0 = (cut / "fold_0" / "log.csv").stat().st_mtime_ns
-    result = train(_config(data, cut), resume=True)
-    assert (cut / "fold_0" / "log.csv").stat().st_mtime_ns == fold0  # skipped, not retrained
+    fold0 = {f.name: f.stat().st_mtime_ns for f in (cut / "fold_0").iterdir()}
+    resumed: list[int] = []
+    result = train(_config(data, cut), resume=True, callbacks=Callbacks(on_step=lambda e, *_: resumed.append(e)))
+    assert resumed == [1, 1]  # only fold 1's second epoch was left
+    # fold 0 skipped: not retrained, not even its report rewritten
+    assert {f.name: f.stat().st_mtime_ns for f in (cut / "fold_0").iterdir()} == fold0
     assert result.stopped == "epochs_done" and len(result.folds) == 2
     assert _numbers(cut) == _numbers(ref)  # resumed bit-identically
     with pytest.raises(ValueError, match="--folds 3"):
