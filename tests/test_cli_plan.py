@@ -15,7 +15,8 @@ from medunet.data.fingerprint import fingerprint_cases
 from medunet.data.labels import resolve_labels
 from medunet.data.loader import read_cases
 from medunet.plan import Plan, make_plan
-from medunet.planning.budget import TARGET_STEPS
+from medunet.planning.budget import TARGET_STEPS, validation_share
+from medunet.planning.ladder import Candidate
 
 
 @pytest.fixture
@@ -47,6 +48,12 @@ def test_plan_with_a_budget_is_calibrated(data: Path, tmp_path: Path) -> None:
     assert cal["target_steps"] == TARGET_STEPS[2] and cal["candidates"]
     assert cal["seconds_per_step"] > 0 and cal["seconds"] > 0
     assert all(c["base_width"] == 4 and c["max_width"] == 16 for c in cal["candidates"])
+    # the budget less validation of the 4 val/ cases (once per epoch), at the measured speed
+    first = cal["candidates"][0]
+    c = Candidate(2, 4, 16, first["depth"], tuple(first["patch"]), first["batch"])
+    share = validation_share(c, (32, 40), n_train=4, n_val=4)
+    assert first["steps_in_budget"] == pytest.approx(30 * (1 - share) / first["seconds_per_step"],
+                                                     rel=0.01)
 
 
 def test_train_uses_the_plan_file_and_refuses_one_for_other_data(

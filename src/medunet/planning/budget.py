@@ -98,7 +98,7 @@ def size_to_budget(ladder: Sequence[Candidate], profile: DeviceProfile, budget_m
             break
         seconds = profile.step_seconds(c)
         steps = None if budget is None else int(budget * (1 - share_of(c)) / seconds)
-        tried.append({**c.to_dict(), "seconds_per_step": round(seconds, 4), "steps_in_budget": steps})
+        tried.append({**c.to_dict(), "seconds_per_step": round(seconds, 6), "steps_in_budget": steps})
         if steps is not None and steps < target:
             break
         chosen = (c, tried[-1])
