@@ -83,8 +83,9 @@ def _given_val(pool: list[Case], val: list[Case], groups: dict[str, str], source
                 f"from {source}), so it scores slices or scans of the training volumes/patients")
         log.warning("%s", note)
         return Split(pool, val, groups, True, note, source)
-    return Split(pool, val, groups, False, f"validation: the val split ({len(val)} cases, "
-                 f"{len({groups[c.case_id] for c in val})} groups from {source})", source)
+    n_groups = len({groups[c.case_id] for c in val})
+    return Split(pool, val, groups, False, f"validation: the val split ({len(val)} case(s) in "
+                 f"{n_groups} group(s); groups from {source})", source)
 
 
 def _within_group(pool: list[Case], val_fraction: float, seed: int, groups: dict[str, str],
