@@ -344,7 +344,7 @@ def test_a_bug_is_not_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 def test_every_command_dispatches_to_its_own_handler(monkeypatch: pytest.MonkeyPatch,
                                                      tmp_path: Path) -> None:
-    argv = {"inspect": [str(tmp_path)], "evaluate": [str(tmp_path), "--out", str(tmp_path)],
+    argv = {"inspect": [str(tmp_path)], "plan": [str(tmp_path)], "evaluate": [str(tmp_path), "--out", str(tmp_path)],
             "compare": [str(tmp_path)] * 3 + ["--out", str(tmp_path)],
             "train": [str(tmp_path), "--out", str(tmp_path)], "predict": [str(tmp_path)] * 2 + ["--out", "o"],
             "export": [str(tmp_path), "--out", "m.onnx"], "demo": []}
