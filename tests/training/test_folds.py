@@ -17,6 +17,7 @@ from PIL import Image
 
 from medunet.cli import main
 from medunet.config import Config
+from medunet.inference.postprocess import Postprocessing
 from medunet.inference.predictor import Predictor
 from medunet.plan import Plan
 from medunet.training import Callbacks, train
@@ -162,6 +163,11 @@ def test_predict_and_evaluate_a_folds_run_use_the_ensemble(data: Path, ref: Path
     ensemble = Predictor.from_run(ref, device="cpu")
     folds = [Predictor.from_run(ref / f"fold_{k}", device="cpu") for k in range(2)]
     assert len(ensemble.models) == 2
+    # its post-processing is the one chosen on all 8 pooled out-of-fold cases, not a fold's own
+    record = json.loads((ref / "postprocessing.json").read_text())
+    assert record["status"] == "chosen" and record["cases"] == 8
+    assert ensemble.postprocessing == Postprocessing.from_dict(record["postprocessing"])
+    assert ensemble.postprocessing is not None
     image = data / "test" / "images" / "volE_z00.png"
     mean = (folds[0].predict_proba(image) + folds[1].predict_proba(image)) / 2
     np.testing.assert_allclose(ensemble.predict_proba(image), mean, rtol=0, atol=1e-6)

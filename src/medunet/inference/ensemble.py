@@ -4,11 +4,13 @@ A ``medunet train --folds K`` run (:mod:`medunet.fold_runs`) predicts with all K
 every model sees every TTA flip and the softmax probabilities of all members are averaged
 (:func:`~medunet.inference.probs.infer_members`), as nnU-Net ensembles its five folds. The
 members must share one plan (patch, spacing, normalisation, network) and one label set, which a
-folds run guarantees: it plans once for all folds.
+folds run guarantees: it plans once for all folds. The ensemble's post-processing is the one
+chosen on the pooled out-of-fold probabilities (``RUN/postprocessing.json``), not any fold's own.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,9 +21,13 @@ import torch
 from medunet.checkpoint import checkpoint_file, load_checkpoint
 from medunet.data.labels import LabelSet
 from medunet.fold_runs import fold_dirs
+from medunet.inference.postprocess import with_postprocessing
 from medunet.plan import Plan
 
-__all__ = ["Member", "ensemble_members", "fold_checkpoints"]
+__all__ = ["Member", "ensemble_members", "fold_checkpoints", "load_ensemble"]
+
+#: the run-level choice of a folds run (``status``, and ``postprocessing`` when chosen)
+POSTPROCESSING_FILE = "postprocessing.json"
 
 
 class Member(Protocol):
@@ -76,3 +82,28 @@ def ensemble_members(members: Sequence[Member]
             raise ValueError(f"ensemble member {i} has another plan or label set than member 0; only "
                              "the models of one run (the folds of one --folds run) can be ensembled")
     return [m.model for m in members], first.plan, first.labels, first.device, first.binary_255
+
+
+
+def load_ensemble(cls: Any, run: str | os.PathLike[str], checkpoint: str = "best",
+                  device: str = "auto") -> Any:
+    """The ensemble ``cls`` (:class:`~medunet.inference.predictor.Predictor`) of a folds run,
+    with the post-processing of ``RUN/postprocessing.json`` (argmax without one); ``None`` when
+    ``run`` is not a folds run.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`fold_checkpoints` and :func:`ensemble_members`; ``postprocessing.json`` is
+        not valid JSON.
+    """
+    folds = fold_checkpoints(run, checkpoint)
+    if folds is None:
+        return None
+    ensemble = cls(*ensemble_members([cls.from_checkpoint(data, device) for data in folds]))
+    path = Path(run) / POSTPROCESSING_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc}); delete it to predict with argmax") from exc
+    return with_postprocessing(ensemble, record)

@@ -22,7 +22,7 @@ from medunet.data.normalize import normalize_tensor
 from medunet.data.resample import resampled_shape, resize, same_spacing
 from medunet.device import inference_memory, resolve_device
 from medunet.errors import DatasetError, DeviceMemoryError, Problem
-from medunet.inference.ensemble import ensemble_members, fold_checkpoints
+from medunet.inference.ensemble import load_ensemble
 from medunet.inference.formats import OutputFormat, check_format_inputs, write_formats
 from medunet.inference.onnx_runtime import load_onnx
 from medunet.inference.outputs import (
@@ -82,8 +82,8 @@ class Predictor:
             return cls(onnx.module, onnx.plan, onnx.labels, torch.device("cpu"), onnx.binary_255)
         if p.suffix == BUNDLE_SUFFIX:
             return cls.from_checkpoint(load_bundle(p), device)
-        if (folds := fold_checkpoints(p, checkpoint)) is not None:
-            return cls(*ensemble_members([cls.from_checkpoint(data, device) for data in folds]))
+        if (ensemble := load_ensemble(cls, p, checkpoint, device)) is not None:
+            return ensemble
         return cls.from_checkpoint(load_checkpoint(checkpoint_file(p, checkpoint)), device)
 
     def _as_image(self, x: np.ndarray | str | os.PathLike[str]) -> np.ndarray:

@@ -7,6 +7,8 @@ The run folder (see :mod:`medunet.fold_runs`)::
     RUN/folds.json     per fold: validation cases and groups, state, result and metrics; the
                        cross-validation estimate (pooled out-of-fold, fold mean and SD)
     RUN/report.html    (+ metrics.json, metrics.csv) the pooled out-of-fold predictions
+    RUN/postprocessing.json  the ensemble's post-processing, chosen on the pooled out-of-fold
+                       probabilities (``train.postprocess``); prediction with RUN applies it
     RUN/fold_<k>/      a complete run: config.json, plan.json, best.pt, last.pt, log.csv, report
 
 The pool is the training cases plus the ``val/`` split; whole groups (:mod:`medunet.data.groups`)
@@ -36,6 +38,7 @@ from medunet.data.loader import read_cases
 from medunet.data.split import Split
 from medunet.device import resolve_device
 from medunet.fold_runs import FOLDS_FILE, fold_dir, read_folds
+from medunet.inference.ensemble import POSTPROCESSING_FILE
 from medunet.plan import Plan
 from medunet.training.planning import plan_run
 from medunet.training.run_dir import RUN_FILES, prepare_run_dir, write_json
@@ -121,7 +124,7 @@ def _start(config: Config, run: Path, doc: dict[str, Any], *, resume: bool, over
                              "grouping?); resume with the original settings or use --overwrite")
         return old
     prepare_run_dir(run, resume=False, overwrite=overwrite)
-    for p in [run / FOLDS_FILE, *run.glob("fold_*")] if overwrite else []:
+    for p in [run / FOLDS_FILE, run / POSTPROCESSING_FILE, *run.glob("fold_*")] if overwrite else []:
         shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     write_json(run / FOLDS_FILE, doc)
     return doc
@@ -261,21 +264,28 @@ def _finish(config: Config, run: Path, doc: dict[str, Any], splits: list[Split],
     from medunet.training.cross_validation import (
         cross_validate,
         cross_validation_document,
+        pooled_postprocessing,
         write_cross_validation,
     )
 
     if summary.labels is None:  # check_dataset raises first; this keeps the type checker honest
         raise ValueError(f"{summary.root}: no label set")
-    cv, data, preds = cross_validate([(fold_dir(run, k), s.val) for k, s in enumerate(splits)], plan,
-                                     summary.labels, resolve_device(config.train.device),
-                                     config.train.seed, groups)
+    post = config.train.postprocess
+    cv, data, preds, probs = cross_validate([(fold_dir(run, k), s.val) for k, s in enumerate(splits)],
+                                            plan, summary.labels, resolve_device(config.train.device),
+                                            config.train.seed, groups, probs=post)
+    record = pooled_postprocessing(post, probs, data, plan, summary.labels.names)
+    del probs
+    write_json(run / POSTPROCESSING_FILE, record)
     entry = cross_validation_document(cv)
     for k, metrics in enumerate(entry.pop("folds")):
         doc["per_fold"][k]["metrics"] = metrics
     doc["cross_validation"] = entry
+    doc["postprocessing"] = {k: record[k] for k in ("status", "description", "reason", "mean_argmax",
+                                                    "mean_final") if k in record}
     curves = {f"Training curves, fold {k}": (fold_dir(run, k) / "curves.png").read_bytes()
               for k in range(len(splits)) if (fold_dir(run, k) / "curves.png").is_file()}
-    write_cross_validation(cv, run, data, preds, plan, curves)
+    write_cross_validation(cv, run, data, preds, plan, curves, record)
     write_json(run / FOLDS_FILE, doc)
     result = _folds_result(run, results, results[-1].stopped, cv)
     log.info("%s", result.headline())
