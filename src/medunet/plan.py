@@ -88,6 +88,11 @@ class Plan:
         """A 2D network applied to the slices (first axis) of volumes."""
         return self.data_dims == 3 and self.network.spatial_dims == 2
 
+    @property
+    def image_channels(self) -> int:
+        """Channels of the images the plan takes (``network.in_channels`` without 2.5D context)."""
+        return self.network.in_channels // (2 * self.context_slices + 1)
+
     def to_dict(self) -> dict[str, Any]:
         return {"patch_size": list(self.patch_size), "network": asdict(self.network),
                 "normalization": self.normalization, "median_shape": list(self.median_shape),

@@ -50,9 +50,9 @@ def evaluate_run(run: str | os.PathLike[str], data: str | os.PathLike[str], out_
     if split not in summary.cases:
         raise ValueError(f"{data}: no {split!r} split (found: {', '.join(summary.cases)}); "
                          "choose one with --split")
-    if summary.num_channels != predictor.plan.network.in_channels:
+    if summary.num_channels != predictor.plan.image_channels:
         raise ValueError(f"{data}: images have {summary.num_channels} channel(s), the model expects "
-                         f"{predictor.plan.network.in_channels}")
+                         f"{predictor.plan.image_channels}")
     out = Path(out_dir)
     cases = [c for c in summary.cases[split] if c.mask is not None]
     written = predictor.predict_files([f for c in cases for f in c.image_files], out / "predictions",

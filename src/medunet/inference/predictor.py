@@ -156,7 +156,7 @@ class Predictor:
 
     def input_problem(self, shape: Sequence[int]) -> str | None:
         """Why an image of ``shape`` ``(C, *S)`` does not fit this model, or ``None`` when it does."""
-        c = self.plan.network.in_channels
+        c = self.plan.image_channels
         if shape[0] != c:
             return f"image has {shape[0]} channel(s); this model expects {c}"
         if len(shape) - 1 != self.plan.data_dims:
@@ -251,7 +251,7 @@ class Predictor:
         return written
 
     def _group(self, inputs: list[Path]) -> list[tuple[str, tuple[Path, ...]]]:
-        if self.plan.network.in_channels == 1:
+        if self.plan.image_channels == 1:
             return [(case_stem(p), (p,)) for p in inputs]
         problems: list[Problem] = []
         groups = group_channels({case_stem(p): p for p in inputs}, problems)
