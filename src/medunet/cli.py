@@ -79,8 +79,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = _train_config(args)
     with progress_callbacks(enabled=not args.quiet) as callbacks:
         result = train(cfg, resume=args.resume, overwrite=args.overwrite, callbacks=callbacks)
-    if result.stopped == "interrupted":
-        print(f"interrupted: progress saved in {result.run_dir / 'last.pt'}; continue with\n"
+    if result.stopped == "interrupted":  # a --folds run: the interrupted fold's last.pt
+        saved = result.folds[-1].run_dir if cfg.train.folds > 1 else result.run_dir  # type: ignore[attr-defined]
+        print(f"interrupted: progress saved in {saved / 'last.pt'}; continue with\n"
               f"  medunet train {args.data} --out {result.run_dir} --resume", file=sys.stderr)
         return EXIT_INTERRUPTED
     if cfg.train.folds > 1:  # a FoldsResult: the cross-validation estimate

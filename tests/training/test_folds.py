@@ -17,11 +17,12 @@ from PIL import Image
 
 from medunet.cli import main
 from medunet.config import Config
+from medunet.errors import EXIT_INTERRUPTED
 from medunet.inference.postprocess import Postprocessing
 from medunet.inference.predictor import Predictor
 from medunet.plan import Plan
-from medunet.training import Callbacks, train
-from medunet.training.folds import _fold_config
+from medunet.training import Callbacks, TrainResult, train
+from medunet.training.folds import FoldsResult, _fold_config
 from medunet.training.run_dir import read_log
 
 #: volumes of two slices each: slice names group them (volA_z00, volA_z01 -> volA)
@@ -198,3 +199,16 @@ def test_each_fold_gets_its_share_of_the_time_budget(tmp_path: Path) -> None:
     cfg = Config().override(["train.folds=4", "train.time_budget=10", 'out="/x/run"'])
     fold = _fold_config(cfg, Path("/x/run"), 3)
     assert (fold.train.time_budget, fold.train.folds, fold.out) == (2.5, 1, "/x/run/fold_3")
+
+
+def test_cli_names_the_interrupted_folds_checkpoint_and_the_resume_command(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    fold = TrainResult(run / "fold_1", 0, -1, float("nan"), 0.0, "interrupted")
+    interrupted = FoldsResult(run, 0, -1, float("nan"), 0.0, "interrupted", folds=(fold,))
+    monkeypatch.setattr("medunet.training.train", lambda *a, **k: interrupted)
+    assert main(["train", str(data), "--out", str(run), "--folds", "2", "--quiet"]) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert f"progress saved in {run / 'fold_1' / 'last.pt'}" in err
+    assert f"medunet train {data} --out {run} --resume" in err
