@@ -56,8 +56,8 @@ def _budget_line(calibration: dict[str, Any]) -> str:
     tail = (f"{steps} steps in {budget:g} min (target {calibration.get('target_steps')})"
             if budget is not None else "no budget: the largest network that fits the memory")
     return (f"  device: {device.get('name', '?')} ({device.get('memory_gib', '?')} GiB): "
-            f"{calibration.get('seconds_per_step')} s/step expected, {tail}; calibrated "
-            f"{len(calibration.get('candidates', []))} candidate(s) in {calibration.get('seconds')} s")
+            f"{calibration.get('seconds_per_step', 0):.3g} s/step expected, {tail}; calibrated "
+            f"{len(calibration.get('candidates', []))} candidate(s) in {calibration.get('seconds', 0):.1f} s")
 
 
 def plan_summary(plan: Plan, *, n_train: int, n_val: int, note: str = "") -> str:

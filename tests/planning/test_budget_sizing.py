@@ -142,3 +142,12 @@ def test_validation_share_by_hand() -> None:
     assert validation_share(c, (128, 128), 10, 4, iterations=100) == pytest.approx(1.5 / 101.5)
     # slicewise: 20 slices to validate per volume and to train on
     assert validation_share(c, (20, 64, 64), 10, 2) == pytest.approx((2 * 20 / 24) / (2 * 20 / 24 + 25))
+
+
+def test_a_candidate_that_runs_out_of_memory_ends_the_ladder() -> None:
+    ladder = build_ladder((512, 512), 2, ModelConfig(), in_channels=1, num_classes=2, device_kind="cuda")
+    profile = DeviceProfile("cuda", "gpu", 80 * GB,
+                            timer=lambda c: math.inf if c.base_width == 32 else 0.001)
+    chosen, cal = size_to_budget(ladder, profile, 60.0, lambda c: 0.1)
+    assert chosen.base_width == 16 and chosen == ladder[3]
+    assert cal["candidates"][-1]["seconds_per_step"] is None and cal["candidates"][-1]["steps_in_budget"] == 0

@@ -35,3 +35,18 @@ def test_the_cpu_profile_times_with_real_steps() -> None:
     assert profile.step_seconds(Candidate(2, 4, 8, 2, (16, 16), 1)) > 0
     fake = DeviceProfile("cpu", "fake", 2**30, timer=lambda c: 7.0)
     assert fake.step_seconds(Candidate(2, 4, 8, 2, (16, 16), 1)) == 7.0
+
+
+def test_out_of_memory_in_calibration_is_an_infinitely_slow_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    def oom(*args: object) -> float:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(calibrate, "_time_steps", oom)
+    assert time_training_step(Candidate(2, 4, 8, 2, (16, 16), 1)) == math.inf
+
+    def bug(*args: object) -> float:
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(calibrate, "_time_steps", bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        time_training_step(Candidate(2, 4, 8, 2, (16, 16), 1))

@@ -96,9 +96,10 @@ def size_to_budget(ladder: Sequence[Candidate], profile: DeviceProfile, budget_m
             log.info("calibration stopped after %.1f s (%.0f %% of the budget)", spent,
                      100 * CALIBRATION_SHARE)
             break
-        seconds = profile.step_seconds(c)
+        seconds = profile.step_seconds(c)  # inf: out of memory in spite of the estimate
         steps = None if budget is None else int(budget * (1 - share_of(c)) / seconds)
-        tried.append({**c.to_dict(), "seconds_per_step": round(seconds, 6), "steps_in_budget": steps})
+        tried.append({**c.to_dict(), "seconds_per_step": round(seconds, 6) if math.isfinite(seconds)
+                      else None, "steps_in_budget": steps})
         if steps is not None and steps < target:
             break
         chosen = (c, tried[-1])

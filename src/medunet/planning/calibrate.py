@@ -7,6 +7,7 @@ on random tensors of the candidate's batch and patch.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -14,6 +15,7 @@ import torch
 
 from medunet.config import AugmentConfig
 from medunet.data.augment import augment_batch
+from medunet.device import is_out_of_memory
 from medunet.losses import dice_ce_loss
 from medunet.models import UNet, UNetConfig
 from medunet.planning.ladder import Candidate
@@ -46,9 +48,21 @@ def time_training_step(c: Candidate, device: str = "cpu", *, warmup: int = 1, st
     Returns
     -------
     float
-        Seconds per step (wall clock, device synchronised).
+        Seconds per step (wall clock, device synchronised); ``inf`` when the step runs out of
+        memory (the candidate is then too large, whatever the estimate said).
     """
-    dev = torch.device(device)
+    try:
+        return _time_steps(c, torch.device(device), warmup, steps)
+    except (RuntimeError, MemoryError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        return math.inf
+
+
+def _time_steps(c: Candidate, dev: torch.device, warmup: int, steps: int) -> float:
+    """The timing loop of :func:`time_training_step`."""
     gen = torch.Generator().manual_seed(0)
     model = _network(c, dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
