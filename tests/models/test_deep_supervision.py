@@ -42,16 +42,13 @@ def test_heads_exist_only_when_asked() -> None:
     assert isinstance(shallow.train()(torch.zeros(1, 1, 8, 8)), torch.Tensor)
 
 
-@pytest.mark.parametrize("dims", [2, 3])
-def test_training_mode_gives_every_resolution(dims: int) -> None:
-    _, deep = _pair() if dims == 2 else (None, UNet(UNetConfig(spatial_dims=3, depth=4, base_width=4),
-                                                      deep_supervision=True))
-    size = 32 if dims == 2 else 16
-    x = torch.randn((2, 1) + (size,) * dims)
-    out = deep.train()(x)
+@pytest.mark.parametrize(("dims", "depth", "size"), [(2, 5, 32), (3, 4, 16)])
+def test_training_mode_gives_every_resolution(dims: int, depth: int, size: int) -> None:
+    torch.manual_seed(0)
+    deep = UNet(UNetConfig(spatial_dims=dims, depth=depth, base_width=4, num_classes=3), deep_supervision=True)
+    out = deep.train()(torch.randn((2, 1) + (size,) * dims))
     assert isinstance(out, list)
-    k = deep.cfg.num_classes
-    expected = [(2, k) + (size // 2 ** i,) * dims for i in [0, *supervised_levels(deep.cfg.depth)]]
+    expected = [(2, 3) + (size // 2 ** i,) * dims for i in [0, *supervised_levels(depth)]]
     assert [tuple(o.shape) for o in out] == expected
     sum(o.sum() for o in out).backward()
     assert all(h.weight.grad is not None for h in deep.ds_heads)
