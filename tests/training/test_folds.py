@@ -212,3 +212,15 @@ def test_cli_names_the_interrupted_folds_checkpoint_and_the_resume_command(
     err = capsys.readouterr().err
     assert f"progress saved in {run / 'fold_1' / 'last.pt'}" in err
     assert f"medunet train {data} --out {run} --resume" in err
+
+
+def test_an_existing_folds_run_needs_resume_or_overwrite(data: Path, ref: Path, tmp_path: Path) -> None:
+    before = {p: p.stat().st_mtime_ns for p in ref.rglob("*") if p.is_file()}
+    with pytest.raises(FileExistsError, match="use --resume to continue it or --overwrite"):
+        train(_config(data, ref))
+    with pytest.raises(FileNotFoundError, match="no cross-validation run to resume"):
+        train(_config(data, tmp_path / "new"), resume=True)
+    assert {p: p.stat().st_mtime_ns for p in ref.rglob("*") if p.is_file()} == before
+    (tmp_path / "left" / "fold_0").mkdir(parents=True)  # a fold folder alone is a run too
+    with pytest.raises(FileExistsError, match=r"already holds a run \(fold_0\)"):
+        train(_config(data, tmp_path / "left"))
