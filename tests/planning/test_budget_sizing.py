@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 
@@ -11,7 +12,7 @@ from medunet.config import Config
 from medunet.data.fingerprint import DatasetFingerprint
 from medunet.data.labels import LabelSet
 from medunet.models.architecture import ModelConfig
-from medunet.plan import make_plan
+from medunet.plan import Plan, make_plan
 from medunet.planning import budget
 from medunet.planning.budget import TARGET_STEPS, size_to_budget, validation_share
 from medunet.planning.device_profile import DeviceProfile
@@ -54,6 +55,7 @@ def test_an_80gb_gpu_gets_nnunet_sized_networks() -> None:
         assert three.patch_size == (128, 128, 128) and three.batch_size == 2
         assert three.calibration["device"]["kind"] == "cuda"
     assert two.calibration["steps_in_budget"] >= TARGET_STEPS[2]
+    assert Plan.from_dict(json.loads(json.dumps(two.to_dict()))) == two  # calibration is plain data
 
 
 def test_two_cpu_cores_get_a_smaller_network_in_5_than_in_120_minutes() -> None:
