@@ -86,6 +86,7 @@ def sidecar_document(predictor: Predictor, opset: int) -> dict[str, Any]:
         "patch_size": list(plan.patch_size), "divisor": net.divisor,
         "normalization": plan.normalization, "in_channels": net.in_channels,
         "num_classes": net.num_classes, "plan": plan.to_dict(),
+        "postprocessing": None if predictor.postprocessing is None else predictor.postprocessing.to_dict(),
     }
 
 

@@ -98,3 +98,12 @@ def test_old_checkpoint_without_the_key_predicts_argmax(honest_run: Path, tmp_pa
     img = np.random.default_rng(1).uniform(0, 255, (1, 32, 32)).astype(np.float32)
     assert np.array_equal(pred.predict(img), pred.predict_proba(img).argmax(0))
     assert torch.equal(torch.as_tensor(pred.predict(img)), torch.as_tensor(pred.predict(img)))
+
+
+def test_onnx_export_carries_the_choice(honest_run: Path, tmp_path: Path) -> None:
+    from medunet.export import export_onnx
+
+    onnx = export_onnx(honest_run, tmp_path / "m.onnx").model
+    stored = load_checkpoint(honest_run / "best.pt")["postprocessing"]
+    assert json.loads((tmp_path / "m.onnx.json").read_text())["postprocessing"] == stored
+    assert Predictor.from_run(onnx).postprocessing == Postprocessing.from_dict(stored)

@@ -114,6 +114,8 @@ class OnnxModel:
     labels: LabelSet
     #: binary masks were stored as 0/255 in training: predictions are written the same way
     binary_255: bool
+    #: the run's post-processing (:mod:`medunet.inference.postprocess`) as plain data, or None
+    postprocessing: dict[str, Any] | None = None
 
 
 def load_onnx(path: str | os.PathLike[str], device: str = "auto") -> OnnxModel:
@@ -152,7 +154,7 @@ def load_onnx(path: str | os.PathLike[str], device: str = "auto") -> OnnxModel:
     if device not in ("auto", "cpu"):
         log.info("ONNX models run with onnxruntime on the CPU; --device %s ignored", device)
     return OnnxModel(OnnxModule(session), Plan.from_dict(doc["plan"]), LabelSet.from_dict(doc["labels"]),
-                     bool(doc.get("binary_255", False)))
+                     bool(doc.get("binary_255", False)), doc.get("postprocessing"))
 
 
 __all__ = ["OnnxModel", "OnnxModule", "load_onnx", "make_session", "read_metadata", "require",

@@ -79,7 +79,7 @@ class Predictor:
         p = Path(run)
         if p.suffix == ".onnx":
             onnx = load_onnx(p, device)
-            return cls(onnx.module, onnx.plan, onnx.labels, torch.device("cpu"), onnx.binary_255)
+            return with_postprocessing(cls(onnx.module, onnx.plan, onnx.labels, torch.device("cpu"), onnx.binary_255), vars(onnx))
         if p.suffix == BUNDLE_SUFFIX:
             return cls.from_checkpoint(load_bundle(p), device)
         if (ensemble := load_ensemble(cls, p, checkpoint, device)) is not None:
