@@ -68,9 +68,10 @@ def assign_folds(case_ids: Sequence[str], k: int, seed: int,
         raise ValueError("fold assignment: case ids repeat; every case needs a unique id")
     by_group = _groups_in_order(case_ids, groups)
     if len(by_group) < k:
+        fix = f"use --folds {len(by_group)} or fewer" if len(by_group) > 1 else "drop --folds"
         raise ValueError(f"--folds {k}: only {len(by_group)} group(s) of cases ({len(case_ids)} "
-                         f"cases) to spread over {k} folds; use --folds {len(by_group)} or fewer, "
-                         "or group the cases differently (data.group_by)")
+                         f"cases) to spread over {k} folds; {fix}, or group the cases differently "
+                         "(data.group_by)")
     names = list(by_group)
     shuffled = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
     shuffled.sort(key=lambda g: -len(by_group[g]))  # stable: equal sizes keep the seeded order

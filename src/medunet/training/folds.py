@@ -288,5 +288,5 @@ def _finish(config: Config, run: Path, doc: dict[str, Any], splits: list[Split],
     write_cross_validation(cv, run, data, preds, plan, curves, record)
     write_json(run / FOLDS_FILE, doc)
     result = _folds_result(run, results, results[-1].stopped, cv)
-    log.info("%s", result.headline())
+    log.info("done: %s", result.headline())
     return result
