@@ -21,9 +21,15 @@ from typing import Any
 DEFAULT_N_PROC_DA = 1
 
 
+# torch threads of every job, both tools: all cores (nnUNetv2_train sets torch.set_num_threads to
+# the CPU count itself; medunet takes torch's default, which OMP_NUM_THREADS would lower)
+THREADS = str(os.cpu_count() or 1)
+
+
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
-    """Run ``cmd`` (failing loudly), return its wall seconds."""
+    """Run ``cmd`` (failing loudly) with ``THREADS`` torch threads; return its wall seconds."""
     print("$", " ".join(cmd), flush=True)
+    env = dict(os.environ if env is None else env, OMP_NUM_THREADS=THREADS, MKL_NUM_THREADS=THREADS)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env)
     return round(time.perf_counter() - t0, 1)
@@ -130,7 +136,7 @@ def entry_header(old: dict[str, Any], args: Any) -> dict[str, Any]:
         "budget_minutes": args.budget, "smoke": bool(args.smoke),
         "smoke_note": (f"SMOKE RUN: nnU-Net epochs of {args.smoke_iters} training iterations instead "
                        "of 250; pipeline check only, not a comparison") if args.smoke else None,
-        "nnUNet_n_proc_DA": args.n_proc_da,
+        "nnUNet_n_proc_DA": args.n_proc_da, "torch_threads": int(THREADS),
         "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
                     "memory_gb": round(int(mem) / 2**20, 1) if mem.isdigit() else None,
                     "python": platform.python_version()},

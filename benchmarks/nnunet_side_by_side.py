@@ -141,8 +141,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def check_trainer(venv: Path) -> None:
+    """Fail unless the venv's time-budget trainer is this checkout's ``nnunet_trainer_timebudget.py``."""
+    ours = (HERE / "nnunet_trainer_timebudget.py").read_bytes()
+    found = list(venv.glob("lib/python*/site-packages/nnunetv2/training/nnUNetTrainer/variants/"
+                           "training_length/nnUNetTrainer_TimeBudget.py"))
+    if not found or found[0].read_bytes() != ours:
+        raise SystemExit(f"{venv}: nnUNetTrainer_TimeBudget is missing or differs from "
+                         f"{HERE / 'nnunet_trainer_timebudget.py'}: run bash benchmarks/nnunet_setup.sh {venv}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.only != "medunet":
+        check_trainer(args.nnunet_venv)
     tools = [args.only] if args.only else ["medunet", "nnunet"]  # medunet first: its split feeds nnU-Net's
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     entry = common.entry_header(results.get(args.label, {}), args)

@@ -32,6 +32,9 @@ schedule never would.
 run's ``timebudget.json`` records ``"smoke": true``. Results of such runs are not nnU-Net's
 recipe and must be labelled as smoke runs.
 
+``NNUNET_BENCH_SKIP_FINAL_VALIDATION=1`` (speed measurements only) skips the validation of the
+fold's cases that ``nnUNetv2_train`` runs after training.
+
 The trainer writes ``<output_folder>/timebudget.json``: budget, planned and done epochs, iterations
 per epoch, seconds of every epoch split into training and validation iterations, the part of the
 training iterations spent waiting for augmented batches (``data_wait_seconds``: how far the
@@ -49,6 +52,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 BUDGET_ENV = "NNUNET_BENCH_BUDGET_MIN"
 SMOKE_ENV = "NNUNET_BENCH_SMOKE_ITERS"
+SKIP_VAL_ENV = "NNUNET_BENCH_SKIP_FINAL_VALIDATION"
 
 
 def _budget_seconds() -> float:
@@ -111,6 +115,12 @@ class nnUNetTrainer_TimeBudget(nnUNetTrainer):
         if self.local_rank == 0:
             with open(join(self.output_folder, "timebudget.json"), "w") as f:
                 json.dump(b, f, indent=2)
+
+    def perform_actual_validation(self, save_probabilities: bool = False):
+        if os.environ.get(SKIP_VAL_ENV):  # speed measurements only: no checkpoint is meant to be used
+            self.print_to_log_file(f"{SKIP_VAL_ENV} set: final validation skipped", also_print_to_console=True)
+            return
+        super().perform_actual_validation(save_probabilities)
 
     def run_training(self):
         self.on_train_start()
