@@ -76,7 +76,7 @@ def parity_shapes(plan: Plan) -> list[tuple[int, ...]]:
 
 def sidecar_document(predictor: Predictor, opset: int) -> dict[str, Any]:
     """The sidecar JSON: how to prepare inputs for the graph and read its outputs."""
-    plan, net = predictor.plan, predictor.plan.network
+    plan, net, post = predictor.plan, predictor.plan.network, predictor.postprocessing
     return {
         "format": SIDECAR_FORMAT, "version": 1, "medunet_version": __version__, "opset": opset,
         "input": {"name": "image", "layout": "(B, C, *S)", "dtype": "float32",
@@ -85,8 +85,7 @@ def sidecar_document(predictor: Predictor, opset: int) -> dict[str, Any]:
         "labels": predictor.labels.to_dict(), "binary_255": predictor.binary_255,
         "patch_size": list(plan.patch_size), "divisor": net.divisor,
         "normalization": plan.normalization, "in_channels": net.in_channels,
-        "num_classes": net.num_classes, "plan": plan.to_dict(),
-        "postprocessing": None if predictor.postprocessing is None else predictor.postprocessing.to_dict(),
+        "num_classes": net.num_classes, "plan": plan.to_dict(), "postprocessing": post and post.to_dict(),
     }
 
 
