@@ -87,6 +87,8 @@ def _card_section(record: dict[str, Any], optimistic: bool, note: str) -> str:
         lines.append(f"- Post-processing (applied by `medunet predict`): {record['description']}; "
                      f"mean pooled validation Dice {record['mean_argmax']:.4f} (argmax) -> "
                      f"{record['mean_final']:.4f}; {record['rule']}. See `postprocessing.json`.")
+        lines.append("- The validation metrics above are of argmax masks; the post-processing was "
+                     "chosen on the same cases, so its gain there is optimistic: test it on held-out data.")
     else:
         lines.append(f"- Post-processing {record['status']}: {record['reason']} Masks are argmax.")
     return "\n".join(lines) + "\n"
