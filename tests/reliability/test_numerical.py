@@ -19,15 +19,20 @@ from medunet.training.loop import MAX_BAD_STEPS
 
 def _nan_loss_on(monkeypatch: pytest.MonkeyPatch, bad: Container[int]) -> None:
     """Make the training loss NaN on the given (0-based) calls."""
-    real = train_module.dice_ce_loss
+    real = train_module.loss_for
     calls = [0]
 
-    def loss(logits: torch.Tensor, target: torch.Tensor, **kwargs: bool) -> torch.Tensor:
-        n, calls[0] = calls[0], calls[0] + 1
-        value = real(logits, target, **kwargs)
-        return value * float("nan") if n in bad else value
+    def loss_for(name: str, batch_dice: bool = True) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        inner = real(name, batch_dice)
 
-    monkeypatch.setattr(train_module, "dice_ce_loss", loss)
+        def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            n, calls[0] = calls[0], calls[0] + 1
+            value = inner(logits, target)
+            return value * float("nan") if n in bad else value
+
+        return loss
+
+    monkeypatch.setattr(train_module, "loss_for", loss_for)
 
 
 def test_non_finite_steps_are_skipped_and_counted(tiny_data: Path, tmp_path: Path,
