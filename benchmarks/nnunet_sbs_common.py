@@ -125,7 +125,9 @@ def versions(nnunet_venv: Path, medunet: Path) -> dict[str, str]:
     repo = Path(__file__).resolve().parent.parent
     return {"nnunetv2": nn[0] if len(nn) == 3 else " ".join(nn), "nnunet_torch": nn[1] if len(nn) == 3 else "",
             "medunet": mdv[0] if len(mdv) == 2 else " ".join(mdv), "medunet_torch": mdv[1] if len(mdv) == 2 else "",
-            "medunet_commit": _cmd_out(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"])}
+            "medunet_commit": _cmd_out(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"]),
+            "medunet_uncommitted_src_changes": bool(_cmd_out(["git", "-C", str(repo), "status",
+                                                              "--porcelain", "--", "src"]))}
 
 
 def entry_header(old: dict[str, Any], args: Any) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -105,9 +106,11 @@ def nnunet_job(args: argparse.Namespace, data: Path, seed: int) -> dict[str, Any
     name, ident = conv.dataset_name(data.name), str(conv.DATASET_IDS[data.name])
     train, val = conv.medunet_split(data, args.work / "medunet" / f"{data.name}_seed{seed}")
     conv.write_split(Path(env["nnUNet_preprocessed"]) / name, train, val)
-    train_s = common.timed(["nnUNetv2_train", ident, "2d", "0", "-tr", TRAINER, "-device", "cpu"], env=env)
     fold = Path(env["nnUNet_results"]) / name / f"{TRAINER}__nnUNetPlans__2d" / "fold_0"
     pred = args.work / "nnunet" / f"{data.name}_seed{seed}_pred"
+    for old in (fold, pred):  # a repeated job starts clean (no old checkpoint, log or mask)
+        shutil.rmtree(old, ignore_errors=True)
+    train_s = common.timed(["nnUNetv2_train", ident, "2d", "0", "-tr", TRAINER, "-device", "cpu"], env=env)
     predict_s = common.timed(["nnUNetv2_predict", "-i", str(Path(env["nnUNet_raw"]) / name / "imagesTs"),
                               "-o", str(pred), "-d", ident, "-c", "2d", "-f", "0", "-tr", TRAINER,
                               "-device", "cpu"], env=env)
