@@ -171,12 +171,12 @@ TODAY = {
                       "data_dims": 2, "batch_size": 8, "normalization": "zscore_nonzero",
                       "network": {"spatial_dims": 2, "depth": 5, "base_width": 16, "max_width": 256,
                                   "norm": "batch", "dropout": 0.0, "in_channels": 1, "num_classes": 2}},
-    # slicewise: today's plan but for the 2.5D context (3 slices as channels)
+    # slicewise, default regime: no 2.5D context (that is the small-structure regime's)
     "mni152_tissue3d": {"patch_size": [240, 208], "median_shape": [31, 233, 197],
                         "spacing": [1.0, 1.0, 1.0], "data_dims": 3, "batch_size": 8,
-                        "normalization": "zscore_nonzero", "context_slices": 1,
+                        "normalization": "zscore_nonzero", "context_slices": 0,
                         "network": {"spatial_dims": 2, "depth": 5, "base_width": 16, "max_width": 256,
-                                    "norm": "batch", "dropout": 0.0, "in_channels": 3,
+                                    "norm": "batch", "dropout": 0.0, "in_channels": 1,
                                     "num_classes": 4}},
 }
 
@@ -200,9 +200,13 @@ def test_cpu_plans_without_a_budget_stay_todays(shared_data: Path, name: str) ->
 
 
 def test_context_slices_only_for_slicewise_plans() -> None:
-    volumes = _fp([(30, 64, 64)] * 3, [(5.0, 1.0, 1.0)] * 3, channels=2)
+    # small lesions (0.1 % of the pixels): the small-structure regime's 2.5D context of 1 slice per side
+    volumes = _fp([(30, 64, 64)] * 3, [(5.0, 1.0, 1.0)] * 3, channels=2, label_pixels=((0, 999), (1, 1)))
     plan = make_plan(volumes, BINARY, Config())
+    assert plan.regime == "small_structures"
     assert plan.slicewise and plan.context_slices == 1 and plan.network.in_channels == 2 * 3
+    large = make_plan(_fp([(30, 64, 64)] * 3, [(5.0, 1.0, 1.0)] * 3, channels=2), BINARY, Config())
+    assert large.regime == "default" and large.slicewise and large.context_slices == 0
     two = make_plan(volumes, BINARY, Config().override(["data.context_slices=2"]))
     assert two.context_slices == 2 and two.network.in_channels == 2 * 5
     none = make_plan(volumes, BINARY, Config().override(["data.context_slices=0"]))

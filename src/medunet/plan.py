@@ -17,7 +17,7 @@ from medunet.data.resample import is_anisotropic, resampled_shape, target_spacin
 from medunet.models import UNetConfig
 from medunet.models.architecture import DEFAULT_DEPTH
 from medunet.planning.device_profile import DeviceProfile
-from medunet.planning.regime import choose_regime, recipe
+from medunet.planning.regime import REGIMES, choose_regime, recipe
 from medunet.planning.sizing import context_slices, is_sized, size_network
 
 log = logging.getLogger(__name__)
@@ -227,7 +227,9 @@ def make_plan(fingerprint: DatasetFingerprint, labels: LabelSet, config: Config,
     median = median_shape([resampled_shape(s, sp, spacing)
                            for s, sp in zip(fingerprint.shapes, fingerprint.spacings, strict=True)])
     dims = _spatial_dims(config, data_dims, spacing, accelerated or bool(device and device.accelerated))
-    context = context_slices(config, slicewise=data_dims == 3 and dims == 2)
+    regime = choose_regime(fingerprint)
+    context = context_slices(config, slicewise=data_dims == 3 and dims == 2,
+                             default=REGIMES[regime]["context_slices"])
     channels, classes = fingerprint.channels * (2 * context + 1), labels.num_classes
     calibration: dict[str, object] = {}
     if device is not None and is_sized(config, device):
@@ -238,7 +240,6 @@ def make_plan(fingerprint: DatasetFingerprint, labels: LabelSet, config: Config,
         net, patch, batch = _legacy_network(config, median, dims, channels, classes)
     scheme = choose_scheme(config.data.normalization, Path(config.data.root),
                            fingerprint.intensity_min, fingerprint.zero_fraction)
-    regime = choose_regime(fingerprint)
     plan = Plan(patch, net, scheme, median, spacing, data_dims, batch, context_slices=context,
                 regime=regime, calibration=calibration, **recipe(regime, config))
     _log_plan(plan, fingerprint)

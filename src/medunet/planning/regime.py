@@ -15,9 +15,9 @@ from medunet.data.fingerprint import DatasetFingerprint
 #: one table of every regime's settings, retuned after measurement
 REGIMES: dict[str, dict[str, Any]] = {
     "default": {"sampling": "pixel", "foreground_fraction": 0.33, "loss": "dice_ce",
-                "deep_supervision": False},
+                "deep_supervision": False, "context_slices": 0},
     "small_structures": {"sampling": "lesion", "foreground_fraction": 0.5, "loss": "dice_ce",
-                         "deep_supervision": False},
+                         "deep_supervision": False, "context_slices": 1},
 }
 #: a foreground class below this share of the training pixels is a small structure
 SMALL_CLASS_FRACTION = 0.01
@@ -63,7 +63,7 @@ def recipe(regime: str, config: Config) -> dict[str, Any]:
     dict
         ``sampling``, ``foreground_fraction``, ``loss`` and ``deep_supervision``.
     """
-    out = dict(REGIMES[regime])
+    out = {k: v for k, v in REGIMES[regime].items() if k != "context_slices"}  # planned apart
     t = config.train
     if t.sampling != "auto":
         out["sampling"] = t.sampling

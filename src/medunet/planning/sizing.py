@@ -14,11 +14,10 @@ from medunet.planning.device_profile import DeviceProfile
 from medunet.planning.ladder import build_ladder
 
 #: 2.5D: slices on each side of a slice that a 2D network on volumes sees by default
-DEFAULT_CONTEXT_SLICES = 1
 
 
-def context_slices(config: Config, slicewise: bool) -> int:
-    """``data.context_slices`` (default ``DEFAULT_CONTEXT_SLICES``) for slicewise plans, else 0.
+def context_slices(config: Config, slicewise: bool, default: int = 0) -> int:
+    """``data.context_slices`` (else ``default``, the regime's) for slicewise plans, else 0.
 
     Raises
     ------
@@ -31,7 +30,7 @@ def context_slices(config: Config, slicewise: bool) -> int:
             raise ValueError(f"data.context_slices={chosen} needs a 2D network on volumes; the plan "
                              "is not slicewise: remove data.context_slices or set model.spatial_dims=2")
         return 0
-    return DEFAULT_CONTEXT_SLICES if chosen is None else int(chosen)
+    return default if chosen is None else int(chosen)
 
 
 def is_sized(config: Config, device: DeviceProfile | None) -> bool:
