@@ -139,6 +139,7 @@ def entry_header(old: dict[str, Any], args: Any) -> dict[str, Any]:
         "smoke_note": (f"SMOKE RUN: nnU-Net epochs of {args.smoke_iters} training iterations instead "
                        "of 250; pipeline check only, not a comparison") if args.smoke else None,
         "nnUNet_n_proc_DA": args.n_proc_da, "torch_threads": int(THREADS),
+        "nnunet_epoch_rounding": args.epoch_rounding,
         "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
                     "memory_gb": round(int(mem) / 2**20, 1) if mem.isdigit() else None,
                     "python": platform.python_version()},

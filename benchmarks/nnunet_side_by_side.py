@@ -85,6 +85,7 @@ def nnunet_env(args: argparse.Namespace, seed: int | None) -> dict[str, str]:
                nnUNet_def_n_proc=str(max(1, os.cpu_count() or 1)),
                PATH=f"{args.nnunet_venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("NNUNET_BENCH_SMOKE_ITERS", None)
+    env["NNUNET_BENCH_EPOCH_ROUNDING"] = args.epoch_rounding
     if args.smoke:
         env["NNUNET_BENCH_SMOKE_ITERS"] = str(args.smoke_iters)
     return env
@@ -136,6 +137,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--smoke-iters", type=int, default=10, help="with --smoke: iterations an epoch")
     p.add_argument("--n-proc-da", type=int, default=common.DEFAULT_N_PROC_DA,
                    help="nnUNet_n_proc_DA, nnU-Net's data-augmentation worker processes")
+    p.add_argument("--epoch-rounding", choices=["floor", "nearest"], default="floor",
+                   help="nnU-Net epochs = floor (never over the budget) or round(budget / first epoch)")
     p.add_argument("--medunet", type=Path, default=HERE.parent / ".venv" / "bin" / "medunet")
     p.add_argument("--nnunet-venv", type=Path, default=Path("/work/bench/nnunet-venv"))
     args = p.parse_args(argv)

@@ -19,6 +19,9 @@ of foreground) except the number of epochs:
   validation iterations) then fixes ``num_epochs = max(1, floor(budget / t0))``; the scheduler's
   ``max_steps`` is set to the same number, so the poly schedule is the one of a run planned with
   that length from the start and decays to (nearly) zero at the end of the budget;
+* ``NNUNET_BENCH_EPOCH_ROUNDING=nearest`` uses ``round`` instead of ``floor`` (the run may then
+  overrun the budget by up to half an epoch instead of leaving up to one epoch of it unused: with
+  ~300 s epochs in a 15-minute budget, floor gives 2 or 3 epochs depending on a few seconds);
 * a guard stops at an epoch end when the mean epoch so far would not fit in what is left of the
   budget (it only fires when epochs become slower than the first one, e.g. on a machine that got
   busy); then the schedule is cut short rather than the budget overrun.
@@ -53,6 +56,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 BUDGET_ENV = "NNUNET_BENCH_BUDGET_MIN"
 SMOKE_ENV = "NNUNET_BENCH_SMOKE_ITERS"
 SKIP_VAL_ENV = "NNUNET_BENCH_SKIP_FINAL_VALIDATION"
+ROUNDING_ENV = "NNUNET_BENCH_EPOCH_ROUNDING"  # "floor" (default) or "nearest"
 
 
 def _budget_seconds() -> float:
@@ -71,12 +75,15 @@ class nnUNetTrainer_TimeBudget(nnUNetTrainer):
                  device: torch.device = torch.device('cuda')):  # noqa: B008 (nnU-Net's signature)
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.budget_seconds = _budget_seconds()
+        self.rounding = os.environ.get(ROUNDING_ENV, "floor")
+        if self.rounding not in ("floor", "nearest"):
+            raise ValueError(f"{ROUNDING_ENV}={self.rounding}: use floor or nearest")
         smoke = os.environ.get(SMOKE_ENV)
         self.smoke = bool(smoke)
         if smoke:
             self.num_iterations_per_epoch = int(smoke)
             self.num_val_iterations_per_epoch = max(1, int(smoke) // 5)
-        self.bench = {"budget_seconds": self.budget_seconds, "smoke": self.smoke,
+        self.bench = {"budget_seconds": self.budget_seconds, "smoke": self.smoke, "rounding": self.rounding,
                       "num_iterations_per_epoch": self.num_iterations_per_epoch,
                       "num_val_iterations_per_epoch": self.num_val_iterations_per_epoch,
                       "batch_size": None, "patch_size": None, "first_epoch_seconds": None,
@@ -88,7 +95,8 @@ class nnUNetTrainer_TimeBudget(nnUNetTrainer):
     def _fit_length(self, elapsed: float) -> None:
         """After the first epoch: the number of epochs that fits the budget, and the poly LR's length."""
         self.bench["first_epoch_seconds"] = elapsed
-        self.num_epochs = max(1, math.floor(self.budget_seconds / elapsed))
+        fit = math.floor if self.rounding == "floor" else round
+        self.num_epochs = max(1, fit(self.budget_seconds / elapsed))
         self.lr_scheduler.max_steps = self.num_epochs
         self.bench["num_epochs_planned"] = self.num_epochs
         if elapsed > self.budget_seconds:
@@ -97,9 +105,13 @@ class nnUNetTrainer_TimeBudget(nnUNetTrainer):
                                f"num_epochs = {self.num_epochs}", also_print_to_console=True)
 
     def _guard(self, elapsed: float) -> None:
-        """Stop at this epoch end when the mean epoch would not fit in the rest of the budget."""
+        """Stop at this epoch end when the mean epoch would not fit in the rest of the budget.
+
+        With ``nearest`` rounding an epoch may overrun the budget by up to half an epoch.
+        """
         done = self.current_epoch
-        if done < self.num_epochs and elapsed + elapsed / done > self.budget_seconds:
+        slack = 0.5 * elapsed / done if self.rounding == "nearest" else 0.0
+        if done < self.num_epochs and elapsed + elapsed / done > self.budget_seconds + slack:
             self.print_to_log_file(f"time budget: stopping after {done} of {self.num_epochs} epochs "
                                    f"({elapsed:.1f} s, epochs slower than the first)",
                                    also_print_to_console=True)
