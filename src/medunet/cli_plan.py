@@ -72,8 +72,8 @@ def plan_summary(plan: Plan, *, n_train: int, n_val: int, note: str = "") -> str
              f"{plan.foreground_fraction:.2f}, loss {plan.loss}, deep supervision "
              f"{'on' if plan.deep_supervision else 'off'}",
              _budget_line(plan.calibration)]
-    if note:
-        lines.append(f"  validation: {note}")
+    if note:  # the split's note starts "validation is ..." already
+        lines.append(f"  {note}" if note.startswith("validation") else f"  validation: {note}")
     return "\n".join(lines)
 
 
