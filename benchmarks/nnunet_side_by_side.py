@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                 job = medunet_job if tool == "medunet" else nnunet_job
                 runs = slot.setdefault(tool, {}).setdefault("runs", [])
                 load = round(os.getloadavg()[0], 2)  # the machine's load when the job started
-                run = job(args, data, seed) | {"load_average_1min_at_start": load}
+                run = job(args, data, seed) | {"load_average_1min_at_start": load,
+                                               "medunet_commit": entry["versions"]["medunet_commit"]}
                 runs[:] = [r for r in runs if r["seed"] != seed] + [run]
                 runs.sort(key=lambda r: r["seed"])
                 common.write_results(RESULTS, results)
