@@ -15,6 +15,7 @@ from medunet.training.selection import (
     model_selection,
     pooled_dice,
     size_grid,
+    smallest_lesions,
 )
 
 
@@ -154,3 +155,24 @@ def test_largest_component_is_kept_when_removing_by_size_would_hurt() -> None:
     assert choice.post.min_size == {} and choice.post.largest_only == (1,)
     assert [s.step for s in choice.steps if s.kept] == ["largest_only"] and choice.final == {1: 1.0}
     assert all(np.array_equal(to_labels(p, choice.post), m) for p, m in zip(probs, masks, strict=True))
+
+
+def test_components_as_large_as_a_training_lesion_are_never_removed() -> None:
+    # validation: one 64-px lesion and a 9-px false positive; removing components under 10 px
+    # would be perfect there, but the training data had a 6-px lesion
+    mask = np.zeros((20, 20), np.int64)
+    mask[4:12, 4:12] = 1
+    fg = np.where(mask == 1, 0.9, 0.1)
+    fg[15:18, 15:18] = 0.9
+    probs = [_binary(fg)]
+    assert choose_postprocessing(probs, [mask]).post.min_size == {1: 10}
+    training = np.zeros((20, 20), np.int64)
+    training[0:2, 0:3] = 1  # 6 px
+    training[10:20, 10:20] = 1
+    limits = smallest_lesions([training], 2)
+    assert limits == {1: 6}
+    capped = choose_postprocessing(probs, [mask], size_limits=limits)
+    assert capped.post.min_size.get(1, 0) <= 6
+    # the 9-px component survives the cap (keep-largest may still remove it: that step is separate)
+    assert size_grid([to_labels(probs[0], None)], 1, limit=6) == ()
+    assert size_grid([to_labels(probs[0], None)], 1, limit=10) == (10,)

@@ -29,7 +29,7 @@ from medunet.evaluation.writing import write_evaluation
 from medunet.inference.predictor import Predictor
 from medunet.plan import Plan
 from medunet.report.extras import ReportExtras
-from medunet.training.selection import choose_postprocessing, describe
+from medunet.training.selection import choose_postprocessing, describe, smallest_lesions
 from medunet.training.validation import validate, validation_probs
 
 log = logging.getLogger(__name__)
@@ -157,9 +157,12 @@ def pooled_postprocessing(enabled: bool, probs: Sequence[np.ndarray], data: Sequ
         return {"status": "off", "reason": "train.postprocess is false."}
     if not any(c.mask.any() for c in data):
         return {"status": "skipped", "reason": "no out-of-fold case has foreground."}
-    choice = choose_postprocessing(probs, [c.mask for c in data], plan.spacing)
+    # every out-of-fold case trained the other folds: its lesions cap the component filter
+    limits = smallest_lesions([c.mask for c in data], plan.network.num_classes)
+    choice = choose_postprocessing(probs, [c.mask for c in data], plan.spacing, limits)
     return {"status": "chosen", "source": "the pooled out-of-fold probabilities of every fold",
             "cases": len(probs), **choice.to_dict(names),
+            "size_limits": {names[c]: n for c, n in limits.items()},
             "description": describe(choice.post.to_dict(), names)}
 
 

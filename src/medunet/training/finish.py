@@ -25,7 +25,12 @@ from medunet.report.extras import ReportExtras
 from medunet.report.figures import curves_figure
 from medunet.training.model_card import data_facts, write_model_card
 from medunet.training.run_dir import write_json
-from medunet.training.selection import choose_postprocessing, describe, model_selection
+from medunet.training.selection import (
+    choose_postprocessing,
+    describe,
+    model_selection,
+    smallest_lesions,
+)
 from medunet.training.setup import Run
 from medunet.training.state import StopReason
 from medunet.training.validation import validate, validation_probs
@@ -67,8 +72,12 @@ def choose_on_validation(run: Run, model: Any, optimistic: bool, note: str) -> d
     else:
         with run.memory("validation"):
             probs = validation_probs(model, run.val_data, run.plan, run.device)
-        choice = choose_postprocessing(probs, [c.mask for c in run.val_data], run.plan.spacing)
+        # slices of volumes for 2D-on-slices plans: their components are no larger than the
+        # 3D lesions', so the cap errs on the side of keeping components
+        limits = smallest_lesions([c.mask for c in run.sampler.cases], run.plan.network.num_classes)
+        choice = choose_postprocessing(probs, [c.mask for c in run.val_data], run.plan.spacing, limits)
         record = {"status": "chosen", "cases": len(probs), **choice.to_dict(run.names),
+                  "size_limits": {run.names[c]: n for c, n in limits.items()},
                   "description": describe(choice.post.to_dict(), run.names)}
     _store(run, record.get("postprocessing"))
     log.info("post-processing %s: %s", record["status"], record.get("description", record.get("reason")))
@@ -115,7 +124,7 @@ def finish_run(run: Run, summary: DatasetSummary, stopped: StopReason) -> Evalua
     model = model_for(run.plan).to(run.device)
     model.load_state_dict(load_checkpoint(run_dir / "best.pt", map_location=run.device)["model"])
     optimistic, note = _split_facts(run)
-    record = {"model_selection": model_selection(rows, run.state.best_epoch),
+    record = {"model_selection": model_selection(rows, run.state.best_epoch, optimistic),
               "validation_optimistic": optimistic, "validation_note": note,
               **choose_on_validation(run, model, optimistic, note)}
     write_json(run_dir / "postprocessing.json", record)

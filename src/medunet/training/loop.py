@@ -22,7 +22,7 @@ from medunet.losses import LossFn, deep_supervision_loss, loss_for
 from medunet.plan import Plan
 from medunet.training.run_dir import write_log
 from medunet.training.setup import Run
-from medunet.training.state import Callbacks, LogRow, StopReason, TrainState
+from medunet.training.state import Callbacks, LogRow, StopReason, TrainState, selection_score
 from medunet.training.validation import val_row, validate
 
 log = logging.getLogger(__name__)
@@ -205,9 +205,11 @@ def _end_epoch(run: Run, t0: float, callbacks: Callbacks) -> LogRow:
                                "seconds": round(time.perf_counter() - t0, 3),
                                "elapsed": round(state.elapsed, 3)})
     state.rows.append(row)
-    improved = row.val_dice_fg > state.best_metric
+    score = selection_score(state.rows, run.optimistic)
+    improved = score > (state.best_metric if state.best_score is None else state.best_score)
     if improved:
         state.best_metric, state.best_epoch, state.bad_epochs = row.val_dice_fg, row.epoch, 0
+        state.best_score = score
     else:
         state.bad_epochs += 1
     state.epoch, state.iteration, state.loss_sum = state.epoch + 1, 0, 0.0

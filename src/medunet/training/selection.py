@@ -35,6 +35,7 @@ from medunet.inference.postprocess import (
     labels_from_probs,
     remove_small,
 )
+from medunet.training.state import EMA_ALPHA
 
 log = logging.getLogger(__name__)
 
@@ -147,19 +148,37 @@ def _threshold(state: _State, fg: Sequence[np.ndarray]) -> None:
                 allowed=t != 0.5)
 
 
-def size_grid(labels: Sequence[np.ndarray], cls: int) -> tuple[int, ...]:
+def smallest_lesions(masks: Sequence[np.ndarray], num_classes: int) -> dict[int, int]:
+    """Per foreground class, the voxel count of the smallest connected component in ``masks``
+    (the training lesions; classes absent from every mask are left out)."""
+    out: dict[int, int] = {}
+    for c in range(1, num_classes):
+        sizes = [s for m in masks for s in component_sizes(m == c)]
+        if sizes:
+            out[c] = int(min(sizes))
+    return out
+
+
+def size_grid(labels: Sequence[np.ndarray], cls: int, limit: int | None = None) -> tuple[int, ...]:
     """Candidate minimum sizes for class ``cls``: one more than each predicted component size
-    below the largest (so the largest always survives), at most :data:`MAX_SIZES` of them."""
+    below the largest (so the largest always survives), at most :data:`MAX_SIZES` of them.
+
+    ``limit`` (the smallest training lesion of the class) caps the candidates: a component as
+    large as a lesion the model was trained on is never removed, however well removing it
+    scores on a few validation cases.
+    """
     sizes = np.unique(np.concatenate([component_sizes(lab == cls) for lab in labels] or [[]]))
     sizes = sizes[sizes < sizes.max()] if sizes.size else sizes
+    if limit is not None:
+        sizes = sizes[sizes + 1 <= limit]
     if sizes.size > MAX_SIZES:
         sizes = sizes[np.unique(np.linspace(0, sizes.size - 1, MAX_SIZES).round().astype(int))]
     return tuple(int(s) + 1 for s in sizes)
 
 
-def _min_size(state: _State, cls: int) -> None:
+def _min_size(state: _State, cls: int, limit: int | None) -> None:
     """Step b for one class: the grid's best minimum size (ties: the smallest)."""
-    grid = size_grid(state.labels, cls)
+    grid = size_grid(state.labels, cls, limit)
     if not grid:
         return
     scored = []
@@ -172,7 +191,8 @@ def _min_size(state: _State, cls: int) -> None:
 
 
 def choose_postprocessing(probs: Sequence[np.ndarray], masks: Sequence[np.ndarray],
-                          spacing: Sequence[float] = ()) -> Choice:
+                          spacing: Sequence[float] = (),
+                          size_limits: Mapping[int, int] | None = None) -> Choice:
     """Choose the threshold and component steps on validation probabilities (module docstring).
 
     Parameters
@@ -199,7 +219,7 @@ def choose_postprocessing(probs: Sequence[np.ndarray], masks: Sequence[np.ndarra
     if k == 2 and present:
         _threshold(state, [p[1] for p in probs])
     for c in present:
-        _min_size(state, c)
+        _min_size(state, c, (size_limits or {}).get(c))
     for c in present:
         labels = [keep_largest(lab, c) for lab in state.labels]
         state.offer("largest_only", c, 1, labels,
@@ -224,16 +244,14 @@ class _Row(Protocol):
     val_dice_fg: float
 
 
-EMA_ALPHA = 0.5
-
-
-def model_selection(rows: Sequence[_Row], best_epoch: int) -> dict[str, Any]:
+def model_selection(rows: Sequence[_Row], best_epoch: int, optimistic: bool = False
+                    ) -> dict[str, Any]:
     """How the best checkpoint was chosen, with the curve it was chosen on (plain data).
 
-    The rule is the training loop's: the epoch of the highest pooled validation foreground
-    Dice (which never rewards predicting nothing). ``ema_epoch`` is the argmax of the curve's
-    exponential moving average (``EMA_ALPHA``): where a noisy or optimistic curve's trend
-    peaks; it is recorded, not used (only the best epoch's weights are kept).
+    The rule is the training loop's (:func:`~medunet.training.state.selection_score`): the
+    epoch of the highest pooled validation foreground Dice (which never rewards predicting
+    nothing), or, when validation is ``optimistic``, of the highest exponential moving average
+    of that curve (``EMA_ALPHA``, ``ema_epoch``): the trend, not one lucky epoch.
     """
     curve = [float(r.val_dice_fg) for r in rows]
     ema, smooth = [], None
@@ -242,7 +260,10 @@ def model_selection(rows: Sequence[_Row], best_epoch: int) -> dict[str, Any]:
         smooth = v if smooth is None else EMA_ALPHA * v + (1 - EMA_ALPHA) * smooth
         ema.append(smooth)
     epochs = [int(r.epoch) for r in rows]
-    return {"rule": "best epoch = highest pooled validation foreground Dice (val_dice_fg)",
+    rule = (f"best epoch = highest moving average (alpha {EMA_ALPHA:g}) of the pooled validation "
+            "foreground Dice: validation is optimistic, so the trend is trusted, not one epoch"
+            if optimistic else "best epoch = highest pooled validation foreground Dice (val_dice_fg)")
+    return {"rule": rule,
             "epoch": best_epoch, "value": curve[epochs.index(best_epoch)] if best_epoch in epochs else None,
             "epochs": epochs, "val_dice_fg": curve, "ema": ema, "ema_alpha": EMA_ALPHA,
             "ema_epoch": epochs[int(np.argmax(ema))] if ema else None}

@@ -29,6 +29,7 @@ from medunet.data.split import Split, make_split
 from medunet.device import resolve_device, training_memory
 from medunet.models.factory import model_for
 from medunet.plan import Plan
+from medunet.planning.budget import MIN_ITERATIONS
 from medunet.training.planning import plan_run as _plan_run
 from medunet.training.run_dir import check_run_dir, prepare_run_dir, write_json
 from medunet.training.state import LogRow, TrainState
@@ -36,7 +37,6 @@ from medunet.training.state import LogRow, TrainState
 log = logging.getLogger(__name__)
 
 
-MIN_ITERATIONS = 25
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return the generator that drives sampling and augmentation."""
@@ -78,6 +78,9 @@ class Run:
     binary_255: bool
     iters: int
     n_train: int
+    #: validation holds slices/scans of the training groups (the best epoch is chosen on the
+    #: curve's trend, see :func:`~medunet.training.state.selection_score`)
+    optimistic: bool = False
 
     @property
     def names(self) -> list[str]:
@@ -151,5 +154,5 @@ def setup_run(cfg: Config, *, resume: bool, overwrite: bool,
     iters = cfg.train.iterations_per_epoch or max(MIN_ITERATIONS, math.ceil(len(patches) / plan.batch_size))
     binary_255 = summary.binary_255 > 0 and summary.labels.num_classes == 2
     run = Run(cfg, run_dir, plan, device, model, opt, gen, sampler, state, list(val_cases), val_data,
-              summary.labels.to_dict(), binary_255, iters, len(train_cases))
+              summary.labels.to_dict(), binary_255, iters, len(train_cases), chosen.optimistic)
     return run, summary

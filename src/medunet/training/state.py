@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -157,6 +157,9 @@ class TrainState:
     loss_sum: float = 0.0
     best_metric: float = -1.0
     best_epoch: int = -1
+    #: what the best epoch was chosen on (:func:`selection_score`); None in checkpoints that
+    #: predate it, where it was ``best_metric``
+    best_score: float | None = None
     bad_epochs: int = 0
     elapsed: float = 0.0
     skipped_steps: int = 0
@@ -166,3 +169,29 @@ class TrainState:
     def to_dict(self) -> dict[str, float]:
         """The checkpoint's ``state``: every field but ``rows`` (stored as the checkpoint's ``log``)."""
         return {k: v for k, v in vars(self).items() if k != "rows"}
+
+
+#: smoothing of the validation curve that selects the best epoch under optimistic validation
+EMA_ALPHA = 0.5
+
+
+def selection_score(rows: Sequence[LogRow], optimistic: bool) -> float:
+    """The value the last epoch of ``rows`` competes on for the best checkpoint.
+
+    Its pooled validation foreground Dice (which never rewards predicting nothing); when
+    validation is optimistic (held-out slices or scans of the training patient), the
+    exponential moving average of that curve (``EMA_ALPHA``), so that one lucky epoch on
+    cases that look like the training cases does not win: the trend does.
+
+    >>> from types import SimpleNamespace
+    >>> rows = [SimpleNamespace(val_dice_fg=v) for v in (0.2, 0.9, 0.4)]
+    >>> selection_score(rows, False), round(selection_score(rows, True), 4)
+    (0.4, 0.475)
+    """
+    if not optimistic:
+        return float(rows[-1].val_dice_fg)
+    smooth = None
+    for r in rows:
+        v = float(r.val_dice_fg) if math.isfinite(r.val_dice_fg) else 0.0
+        smooth = v if smooth is None else EMA_ALPHA * v + (1 - EMA_ALPHA) * smooth
+    return float(smooth if smooth is not None else -1.0)
