@@ -167,7 +167,8 @@ def size_grid(labels: Sequence[np.ndarray], cls: int, limit: int | None = None) 
     large as a lesion the model was trained on is never removed, however well removing it
     scores on a few validation cases.
     """
-    sizes = np.unique(np.concatenate([component_sizes(lab == cls) for lab in labels] or [[]]))
+    sizes = np.unique(np.concatenate([component_sizes(lab == cls) for lab in labels]
+                                      or [np.zeros(0, np.int64)]))
     sizes = sizes[sizes < sizes.max()] if sizes.size else sizes
     if limit is not None:
         sizes = sizes[sizes + 1 <= limit]
@@ -240,8 +241,11 @@ def describe(post: Mapping[str, Any] | None, names: Sequence[str]) -> str:
 
 
 class _Row(Protocol):
-    epoch: int
-    val_dice_fg: float
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def val_dice_fg(self) -> float: ...
 
 
 def model_selection(rows: Sequence[_Row], best_epoch: int, optimistic: bool = False
