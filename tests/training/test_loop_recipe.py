@@ -126,3 +126,14 @@ def test_the_learning_rate_decays_over_the_budget_less_the_calibration(
     # the second step (step 1): warm-up 2 / WARMUP_STEPS, 15 s of the 30 s (60 s) left spent
     expected = 0.01 * 2 / loop.WARMUP_STEPS * (1 - progress) ** 0.9
     assert run.opt.param_groups[0]["lr"] == pytest.approx(expected)
+
+
+def test_an_epoch_that_starts_after_the_budget_is_not_validated_or_logged(data: Path, tmp_path: Path) -> None:
+    run, _ = setup_run(_config(data, tmp_path / "run", "train.time_budget=1", "data.patch_size=[32,40]",
+                               "model.max_width=8", "train.epochs=3"), resume=False, overwrite=False)
+    assert loop.run_epochs(replace(run, cfg=run.cfg.override(["train.epochs=1"])), Callbacks()) == "epochs_done"
+    assert len(run.state.rows) == 1
+    run.state.elapsed = 3600.0  # an hour spent: the next epoch must not start
+    assert loop.run_epochs(run, Callbacks()) == "time_budget"
+    assert len(run.state.rows) == 1 and run.state.epoch == 1
+    assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 2  # header + epoch 1

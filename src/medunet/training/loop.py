@@ -243,6 +243,11 @@ def run_epochs(run: Run, callbacks: Callbacks) -> StopReason:
                 state.elapsed += time.perf_counter() - t0
                 run.save("last.pt")
                 return reason
+            if reason == "time_budget" and state.iteration == 0 and state.rows:
+                # the budget ran out before this epoch's first step: nothing new to validate
+                # (a first epoch is still validated, so that every run has a best.pt)
+                state.elapsed += time.perf_counter() - t0
+                return reason
             _end_epoch(run, t0, callbacks)
             if reason:
                 return reason
