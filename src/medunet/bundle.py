@@ -167,6 +167,8 @@ def _read_all(p: Path, zf: zipfile.ZipFile) -> dict[str, bytes]:
         raise ValueError(f"{p}: bundle holds an entry name twice; re-export the model")
     try:
         return {i.filename: zf.read(i) for i in infos}
+    # zipfile raises NotImplementedError for a compression method it cannot read: that is a
+    # bundle this machine cannot open, reported like any other corrupt file
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
         raise ValueError(f"{p}: corrupt bundle ({exc}); copy it again or re-export") from exc
 
